@@ -1,0 +1,30 @@
+# Two commands do all the set-up: `make demo` (install + the main job) and `make test` (install + the suite).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Without a CUDA GPU, install the CPU build of torch first so pip never pulls a multi-GB CUDA build.
+# (Elsewhere than this workplace, add: PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu)
+TORCH_CPU ?= torch==2.13.0
+
+.PHONY: install demo test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	if ! command -v nvidia-smi >/dev/null 2>&1; then $(PY) -m pip install -q "$(TORCH_CPU)"; fi
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/gantune train wgan_large
+
+test: install
+	$(PY) -m ruff check tuner trainables search_spaces tests bench
+	$(PY) -m pytest -q -x -n 2 --durations=10
+
+bench: install
+	$(PY) bench/train_throughput.py
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,1 @@
+"""Per-model seed configs, presets and (later) search spaces and the remedy ladder, as data."""

@@ -1,0 +1,59 @@
+"""The seed configs of each model and the named presets, as rows of data (field-name -> value).
+
+A model's defaults are its seed project's config.py. A preset is a row of overrides applied on top of the
+defaults; user flags then override the preset, key by key.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any
+
+_AUGMENT = {"horizontal_flip_prob": 0.5, "rotation_degrees": 10.0, "color_jitter": (0.1, 0.1, 0.1, 0.02)}
+
+# WGAN_small as guide 001 describes it: equal learning rates, N_CRITIC 5, batch 64, 64 feature maps.
+WGAN_SMALL = MappingProxyType({
+    "model": "wgan_small", "data": "sprites", "image_size": 64, "latent_dim": 128,
+    "gen_feature_maps": 64, "disc_feature_maps": 64, "batch_size": 64, "num_epochs": 2000,
+    "learning_rate_g": 1e-4, "learning_rate_d": 1e-4, "n_critic": 5, "lambda_gp": 10.0,
+    "ema_decay": None, "critic_schedule": "seed", "checkpoint_every": 50, **_AUGMENT,
+})
+
+# WGAN_large after post-mortem 000's fix (equal rates, batch 64, N_CRITIC 3, EMA 0.995): the seed
+# project's config.py as it stands after that fix. The broken original is the `postmortem` preset.
+WGAN_LARGE = MappingProxyType({
+    "model": "wgan_large", "data": "sprites", "image_size": 64, "latent_dim": 128,
+    "gen_feature_maps": 96, "disc_feature_maps": 96, "batch_size": 64, "num_epochs": 2000,
+    "learning_rate_g": 1e-4, "learning_rate_d": 1e-4, "n_critic": 3, "lambda_gp": 10.0,
+    "ema_decay": 0.995, "critic_schedule": "seed", "checkpoint_every": 50, **_AUGMENT,
+})
+
+# A small MLP WGAN-GP on 2-D mixtures (the WGAN-GP paper's toy setting at CPU scale).
+TOY2D = MappingProxyType({
+    "model": "toy2d", "data": "ring8", "latent_dim": 2, "gen_feature_maps": 128, "disc_feature_maps": 128,
+    "batch_size": 256, "num_epochs": 60, "learning_rate_g": 1e-3, "learning_rate_d": 1e-3,
+    "n_critic": 5, "lambda_gp": 0.1, "ema_decay": None, "critic_schedule": "standard",
+    "horizontal_flip_prob": 0.0, "rotation_degrees": 0.0, "color_jitter": (0.0, 0.0, 0.0, 0.0),
+    "num_samples": 512, "checkpoint_every": 20,
+})
+
+# Presets per model: `seed` is the model's full seed config; `cpu` shrinks images, widths, data and epochs
+# so an epoch of the embedded data takes seconds on two cores; `postmortem` is guide 000's broken config.
+PRESETS: MappingProxyType[str, MappingProxyType[str, MappingProxyType[str, Any]]] = MappingProxyType({
+    "wgan_small": MappingProxyType({
+        "seed": MappingProxyType({}),
+        "cpu": MappingProxyType({"image_size": 32, "gen_feature_maps": 16, "disc_feature_maps": 16,
+                                 "dataset_size": 512, "num_epochs": 20, "checkpoint_every": 5}),
+    }),
+    "wgan_large": MappingProxyType({
+        "seed": MappingProxyType({}),
+        "cpu": MappingProxyType({"image_size": 32, "gen_feature_maps": 16, "disc_feature_maps": 16,
+                                 "dataset_size": 512, "num_epochs": 20, "checkpoint_every": 5}),
+        "postmortem": MappingProxyType({"learning_rate_g": 1e-5, "learning_rate_d": 1e-4, "n_critic": 5,
+                                        "batch_size": 32, "ema_decay": 0.999}),
+    }),
+    "toy2d": MappingProxyType({
+        "seed": MappingProxyType({}),
+        "cpu": MappingProxyType({}),
+    }),
+})

@@ -1,0 +1,27 @@
+"""Shared fixtures: tiny real configs, and an isolated working directory per test."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Two xdist workers on two cores: one intra-op thread each keeps them from fighting.
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+
+
+def tiny_overrides(**extra) -> dict:
+    """A few-second wgan config: 16x16 sprites, narrow networks, few images."""
+    base = {"image_size": 16, "gen_feature_maps": 8, "disc_feature_maps": 8, "latent_dim": 16,
+            "dataset_size": 128, "batch_size": 32, "num_epochs": 2, "num_samples": 32, "checkpoint_every": 1}
+    return {**base, **extra}

@@ -1,0 +1,1 @@
+"""Models, data, the training loop and per-epoch metrics of gantune; nothing here imports Ray or MLflow."""

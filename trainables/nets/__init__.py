@@ -1,0 +1,1 @@
+"""Generator and critic networks of every registered model."""

@@ -1,0 +1,147 @@
+"""A training run on disk: the seed project's layout plus gantune's metrics.
+
+DIR/config.json, DIR/losses.csv (`epoch,d_loss,g_loss,...`), DIR/samples/epoch_XXXX.png and
+DIR/checkpoints/checkpoint_epoch_XXXX.pt. Epochs are 0-based; a checkpoint is named for the epoch it ends.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from trainables.config import ARCHITECTURE_KEYS, GanConfig, overrides_from, write_config
+from trainables.data import load_dataset
+from trainables.device import placement
+from trainables.errors import CheckpointError, ConfigError
+from trainables.images import grid_array, save_png, scatter_array
+from trainables.metrics import COLUMNS
+from trainables.trainer import Trainer
+
+EpochCallback = Callable[[dict[str, float]], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPaths:
+    root: Path
+
+    @property
+    def losses(self) -> Path:
+        return self.root / "losses.csv"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.json"
+
+    def sample(self, epoch: int) -> Path:
+        return self.root / "samples" / f"epoch_{epoch:04d}.png"
+
+    def checkpoint(self, epoch: int) -> Path:
+        return self.root / "checkpoints" / f"checkpoint_epoch_{epoch:04d}.pt"
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a checkpoint with weights_only=True (no code runs from the file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a damaged file
+        raise CheckpointError(f"checkpoint {path} cannot be read ({type(err).__name__}); is it a gantune "
+                              f"checkpoint?") from None
+    if not isinstance(state, dict) or "config" not in state or "epoch" not in state:
+        raise CheckpointError(f"checkpoint {path} is not a gantune checkpoint (no config or epoch)")
+    return state
+
+
+def resumed_config(state: dict, overrides: dict) -> GanConfig:
+    """The checkpoint's config with the user's overrides; architecture keys cannot change."""
+    saved = overrides_from(state["config"])
+    changed = [k.upper() for k in ARCHITECTURE_KEYS if k in overrides and overrides[k] != saved[k]]
+    if changed:
+        raise ConfigError(f"cannot change {', '.join(changed)} when resuming: they change the networks")
+    return GanConfig(**{**saved, **overrides})
+
+
+def train(cfg: GanConfig, out_dir: Path, device: torch.device, resume: dict | None = None,
+          on_epoch: EpochCallback | None = None) -> Trainer:
+    """Train until cfg.num_epochs, writing the run directory; returns the trainer at the end."""
+    data = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.seed, cfg.dataset_size)
+    trainer = Trainer(cfg, data, placement(cfg, device, data.kind == "image"))
+    paths = RunPaths(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if resume is not None:
+        trainer.load_state_dict(resume)
+    write_config(cfg, paths.config)
+    log = LossLog(paths.losses, keep_epochs=trainer.epoch)
+    while trainer.epoch < cfg.num_epochs:
+        row = trainer.train_epoch()
+        log.append(row)
+        _save_outputs(trainer, paths, int(row["epoch"]))
+        if on_epoch is not None:
+            on_epoch(row)
+    return trainer
+
+
+def _save_outputs(trainer: Trainer, paths: RunPaths, epoch: int) -> None:
+    cfg, last = trainer.cfg, epoch == trainer.cfg.num_epochs - 1
+    if last or (epoch + 1) % cfg.sample_every == 0:
+        samples = trainer.samples()
+        picture = grid_array(samples[:64]) if trainer.images else scatter_array(samples, trainer.data)
+        save_png(picture, paths.sample(epoch))
+    if last or (epoch + 1) % cfg.checkpoint_every == 0:
+        save_checkpoint(trainer, paths.checkpoint(epoch))
+
+
+def save_checkpoint(trainer: Trainer, path: Path) -> None:
+    """Write atomically: a crash mid-write never leaves a truncated checkpoint behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".pt.tmp")
+    torch.save(trainer.state_dict(), tmp)
+    tmp.replace(path)
+
+
+class LossLog:
+    """losses.csv, one row per epoch, flushed as it goes. On resume, rows past the checkpoint are dropped
+    (kept in losses.csv.bak) so no epoch appears twice."""
+
+    def __init__(self, path: Path, keep_epochs: int) -> None:
+        self.path = path
+        if keep_epochs == 0 or not path.exists():
+            path.write_text(",".join(COLUMNS) + "\n")
+        else:
+            self._truncate(keep_epochs)
+
+    def _truncate(self, keep_epochs: int) -> None:
+        with self.path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        kept = [r for r in rows if _epoch_of(r) < keep_epochs]
+        if len(kept) < len(rows):
+            self.path.with_suffix(".csv.bak").write_text(self.path.read_text())
+        with self.path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(kept)
+
+    def append(self, row: dict[str, float]) -> None:
+        with self.path.open("a", newline="") as f:
+            csv.DictWriter(f, COLUMNS, extrasaction="ignore").writerow(
+                {k: _fmt(k, row.get(k, float("nan"))) for k in COLUMNS})
+
+
+def _epoch_of(row: dict[str, str]) -> float:
+    try:
+        return float(row.get("epoch", "inf"))
+    except ValueError:
+        return math.inf
+
+
+def _fmt(key: str, value: float) -> str:
+    if key == "epoch" or key == "collapse_score":
+        return str(int(value)) if math.isfinite(value) else "nan"
+    return f"{value:.6g}"

@@ -1,0 +1,1 @@
+"""gantune's command line, and (to come) diagnosis, remedy policy, sweeps and tracking."""

@@ -1,0 +1,50 @@
+"""`gantune` command line: thin subcommands over library functions; the only place errors become exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from trainables.errors import GantuneError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line, not a usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"gantune: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _commands() -> dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]]:
+    from tuner import train_command
+
+    return {"train": (train_command.add_arguments, train_command.run)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gantune", description="Train GANs, and know when and why they collapse.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, (add_arguments, handler) in _commands().items():
+        command = sub.add_parser(name, help=(handler.__doc__ or "").strip().splitlines()[0])
+        add_arguments(command)
+        command.set_defaults(handler=handler)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except GantuneError as err:
+        print(f"gantune: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("gantune: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
