@@ -44,21 +44,47 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+class _FlopCount:
+    """Counts FLOPs with PyTorch's own per-operator formulas (torch.utils.flop_counter.flop_registry).
+
+    FlopCounterMode itself cannot be used: its module hooks break autograd.grad, which the penalty needs.
+    """
+
+    def __enter__(self) -> _FlopCount:
+        from torch.utils._python_dispatch import TorchDispatchMode
+        from torch.utils.flop_counter import flop_registry
+
+        counter = self
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                out = func(*args, **(kwargs or {}))
+                formula = flop_registry.get(func._overloadpacket)
+                if formula is not None:
+                    counter.total += formula(*args, **(kwargs or {}), out_val=out)
+                return out
+
+        self.total, self._mode = 0, Mode()
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._mode.__exit__(*exc)
+
+
 def step_flops(trainer: Trainer) -> tuple[int, int]:
     """FLOPs of one critic step and of one generator step."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     real = trainer._real_batch(trainer._batches()[0])
-    with FlopCounterMode(display=False) as critic:
+    with _FlopCount() as critic:
         trainer._critic_step(real)
-    with FlopCounterMode(display=False) as gen:
+    with _FlopCount() as gen:
         trainer._generator_step(real.shape[0])
-    return critic.get_total_flops(), gen.get_total_flops()
+    return critic.total, gen.total
 
 
-def measure(model: str, preset: str, device: torch.device, epochs: int) -> dict[str, float]:
+def measure(model: str, preset: str, device: torch.device, epochs: int, batch: int | None) -> dict[str, float]:
     spec = get_model(model)
-    cfg = build_config(spec.defaults, preset_overrides(spec, preset))
+    cfg = build_config(spec.defaults, preset_overrides(spec, preset), {"batch_size": batch} if batch else {})
     data = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.seed, cfg.dataset_size)
     trainer = Trainer(cfg, data, placement(cfg, device, True))
     critic_flops, gen_flops = step_flops(trainer)
@@ -71,8 +97,12 @@ def measure(model: str, preset: str, device: torch.device, epochs: int) -> dict[
     elapsed = time.perf_counter() - start
     critic_steps, gen_steps = trainer.critic_steps - critic0, trainer.generator_steps - gen0
     flops = critic_steps * critic_flops + gen_steps * gen_flops
-    return {"images_per_s": critic_steps * cfg.batch_size / elapsed, "flops_per_s": flops / elapsed, "image_size": cfg.image_size,
-            "batch": cfg.batch_size, "amp": trainer.place.describe()}
+    return {"images_per_s": critic_steps * cfg.batch_size / elapsed, "flops_per_s": flops / elapsed,
+            "image_size": cfg.image_size, "batch": cfg.batch_size, "amp": trainer.place.describe()}
+
+
+def _batches(text: str) -> list[int | None]:
+    return [int(b) for b in text.split(",") if b] or [None]
 
 
 def main() -> None:
@@ -81,6 +111,7 @@ def main() -> None:
     parser.add_argument("--presets", default=None, help="default: cpu on the CPU, cpu and seed on CUDA")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--batches", default="", help="comma-separated BATCH_SIZE values (default: the preset's)")
     args = parser.parse_args()
     device = resolve_device(args.device)
     presets = args.presets or ("cpu,seed" if device.type == "cuda" else "cpu")
@@ -90,8 +121,8 @@ def main() -> None:
     print(f"{'model':<11} {'preset':<7} {'size':>4} {'batch':>5} {'images/s':>10} {'TFLOP/s':>8} "
           f"{'of peak':>8}  precision")
     for model in args.models.split(","):
-        for preset in presets.split(","):
-            r = measure(model, preset, device, args.epochs)
+        for preset, batch in ((p, b) for p in presets.split(",") for b in _batches(args.batches)):
+            r = measure(model, preset, device, args.epochs, batch)
             print(f"{model:<11} {preset:<7} {r['image_size']:>4} {r['batch']:>5} {r['images_per_s']:>10.1f} "
                   f"{r['flops_per_s'] / 1e12:>8.3f} {r['flops_per_s'] / peak:>8.1%}  {r['amp']}")
 
