@@ -102,14 +102,18 @@ def test_toy2d_learns_the_ring_of_eight(tmp_path):
 
 @pytest.mark.slow
 def test_a_starved_generator_shows_the_collapse_signals(tmp_path):
-    # Guide 000's failure, exaggerated: the critic learns 1000x faster than the generator.
+    # Guide 000's failure, exaggerated: the critic learns 1000x faster than the generator. Over 8 CPU epochs
+    # the guides' loss signals separate clearly; the sample statistics of two barely-trained generators do not
+    # yet, except that the starved one stays further from the data's mean colour.
     common = {"num_epochs": 8, "dataset_size": 256, "image_size": 32, "gen_feature_maps": 16,
               "disc_feature_maps": 16, "num_samples": 64}
-    healthy = train(tiny("wgan_large", **common), tmp_path / "healthy", CPU)
-    bad = train(tiny("wgan_large", learning_rate_g=1e-6, learning_rate_d=1e-3, **common), tmp_path / "bad", CPU)
-    ok = pd.read_csv(tmp_path / "healthy" / "losses.csv").iloc[-3:].mean()
-    starved = pd.read_csv(tmp_path / "bad" / "losses.csv").iloc[-3:].mean()
-    assert starved["collapse_score"] > ok["collapse_score"]
-    assert starved["g_loss"] > ok["g_loss"]  # the critic rejects fakes ever harder (000's rising g_loss)
-    assert starved["d_loss"] < ok["d_loss"]  # d_loss runs large negative: the critic dominates (001, 1)
-    assert healthy.epoch == bad.epoch == 8
+    train(tiny("wgan_large", **common), tmp_path / "healthy", CPU)
+    train(tiny("wgan_large", learning_rate_g=1e-6, learning_rate_d=1e-3, **common), tmp_path / "bad", CPU)
+    ok = pd.read_csv(tmp_path / "healthy" / "losses.csv")
+    bad = pd.read_csv(tmp_path / "bad" / "losses.csv")
+    late_ok, late_bad = ok.iloc[-3:].mean(), bad.iloc[-3:].mean()
+    assert late_bad["d_loss"] < 2 * late_ok["d_loss"]  # 001, 1: d_loss runs large negative, the critic dominates
+    assert late_bad["g_loss"] > 2 * late_ok["g_loss"]  # 000: g_loss climbs as the critic rejects fakes harder
+    assert bad["g_loss"].iloc[-3:].mean() > 3 * bad["g_loss"].iloc[:3].mean()
+    assert late_bad["w_dist"] > 2 * late_ok["w_dist"]
+    assert late_bad["mean_shift"] > late_ok["mean_shift"]
