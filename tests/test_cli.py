@@ -72,6 +72,8 @@ def test_a_config_py_in_the_seed_style_is_accepted(tmp_path):
     (["train", "wgan_small", "--data", "imagenet", "--epochs", "1"], ["imagenet", "sprites"]),
     (["train", "wgan_small", "--data", "folder:does/not/exist", "--epochs", "1"], ["does/not/exist"]),
     (["train", "wgan_small", "--resume", "missing.pt"], ["missing.pt"]),
+    (["train", "wgan_small", "--data", "ring8", "--epochs", "1"], ["wgan_small", "ring8", "points"]),
+    (["train", "toy2d", "--data", "sprites", "--epochs", "1"], ["toy2d", "sprites", "image"]),
 ])
 def test_bad_input_gets_one_clear_line_and_exit_2(args, words):
     assert_one_line_error(gantune(*args), *words)

@@ -20,6 +20,7 @@ from trainables.device import placement
 from trainables.errors import CheckpointError, ConfigError
 from trainables.images import grid_array, save_png, scatter_array
 from trainables.metrics import COLUMNS
+from trainables.registry import get_model
 from trainables.trainer import Trainer
 
 EpochCallback = Callable[[dict[str, float]], None]
@@ -72,6 +73,9 @@ def train(cfg: GanConfig, out_dir: Path, device: torch.device, resume: dict | No
           on_epoch: EpochCallback | None = None) -> Trainer:
     """Train until cfg.num_epochs, writing the run directory; returns the trainer at the end."""
     data = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.seed, cfg.dataset_size)
+    kind = get_model(cfg.model).data_kind
+    if data.kind != kind:
+        raise ConfigError(f"model {cfg.model} trains on {kind} data, but dataset {cfg.data!r} holds {data.kind}")
     trainer = Trainer(cfg, data, placement(cfg, device, data.kind == "image"))
     paths = RunPaths(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -178,13 +178,20 @@ class Trainer:
             self.opt_d.load_state_dict(state["opt_d"])
             if self.ema is not None:
                 self.ema.load_state_dict(state["ema"] if state.get("ema") else state["generator"])
-            self.data_rng.set_state(state["rng"]["data"])
-            self.noise_rng.set_state(state["rng"]["noise"])
+            self._restore_rngs(state["rng"])
             self.epoch, self.critic_steps = int(state["epoch"]), int(state["critic_steps"])
             self.generator_steps = int(state["generator_steps"])
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
             raise CheckpointError(f"checkpoint does not fit this model and config: {str(err)[:200]}") from None
         self._apply_rates()
+
+    def _restore_rngs(self, rng: dict[str, torch.Tensor]) -> None:
+        try:
+            self.data_rng.set_state(rng["data"])
+            self.noise_rng.set_state(rng["noise"])
+        except RuntimeError:
+            raise CheckpointError(f"the checkpoint's random state comes from another device type than "
+                                  f"{self.place.device.type}; resume on the device it was written on") from None
 
     def _apply_rates(self) -> None:
         cfg = self.cfg
