@@ -55,7 +55,8 @@ def test_bad_set_items_name_the_bad_value(item, words):
 
 @pytest.mark.parametrize("field, value, words", [
     ("image_size", 48, ["IMAGE_SIZE", "48"]), ("learning_rate_d", 0.0, ["LEARNING_RATE_D"]),
-    ("ema_decay", 1.5, ["EMA_DECAY", "1.5"]), ("critic_schedule", "weird", ["CRITIC_SCHEDULE", "weird"]),
+    ("ema_decay", 1.5, ["EMA_DECAY", "1.5"]), ("rotation_degrees", -5.0, ["ROTATION_DEGREES", "-5.0"]),
+    ("critic_schedule", "weird", ["CRITIC_SCHEDULE", "weird"]),
 ])
 def test_out_of_range_values_are_refused(field, value, words):
     with pytest.raises(ConfigError) as err:

@@ -85,6 +85,10 @@ def _problems(cfg: GanConfig) -> list[str]:
         problems.append(f"EMA_DECAY must be in [0, 1) or null, got {cfg.ema_decay!r}")
     if not 0.0 <= cfg.horizontal_flip_prob <= 1.0:
         problems.append(f"HORIZONTAL_FLIP_PROB must be in [0, 1], got {cfg.horizontal_flip_prob!r}")
+    if not 0.0 <= cfg.rotation_degrees <= 180.0:
+        problems.append(f"ROTATION_DEGREES must be in [0, 180], got {cfg.rotation_degrees!r}")
+    if len(cfg.color_jitter) != 4 or min(cfg.color_jitter) < 0:
+        problems.append(f"COLOR_JITTER must be four non-negative strengths, got {cfg.color_jitter!r}")
     if cfg.critic_schedule not in CRITIC_SCHEDULES:
         problems.append(f"CRITIC_SCHEDULE must be one of {', '.join(CRITIC_SCHEDULES)}, got {cfg.critic_schedule!r}")
     if cfg.amp not in ("auto", "bf16", "off"):
