@@ -114,7 +114,7 @@ def sample_stats(fake: torch.Tensor, ref: Reference) -> dict[str, float]:
     lo, hi = flat.min(), flat.max()
     values = torch.stack([lo, hi, hi - lo, flat.std(dim=1).mean(), pair, dup,
                           (_channel_means(fake).cpu() - ref.mean).norm().to(lo.device),
-                          chroma if chroma is not None else lo * 0]).tolist()  # one host sync
+                          chroma if chroma is not None else lo * 0]).tolist()  # one read-back (plus unique above)
     stats = dict(zip(("out_min", "out_max", "out_range", "sample_std", "diversity_ratio", "duplicate_frac",
                       "mean_shift", "color_ratio"), values))
     stats["unique_frac"] = n_unique / min(flat.numel(), ref.levels)
