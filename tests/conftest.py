@@ -15,13 +15,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cwd(tmp_path, monkeypatch):
+def _isolated_cwd(tmp_path, tmp_path_factory, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    # one classifier cache for the whole session, shared by the xdist workers (their base temps are siblings)
+    monkeypatch.setenv("GANTUNE_CACHE", str(tmp_path_factory.getbasetemp().parent / "gantune-cache"))
 
 
 def tiny_overrides(**extra) -> dict:
     """A few-second wgan config: 16x16 sprites, narrow networks, few images."""
     base = {"image_size": 16, "gen_feature_maps": 8, "disc_feature_maps": 8, "latent_dim": 16,
-            "dataset_size": 128, "batch_size": 32, "num_epochs": 2, "num_samples": 32, "checkpoint_every": 1}
+            "dataset_size": 128, "batch_size": 32, "num_epochs": 2, "num_samples": 32, "checkpoint_every": 1,
+            "quality_every": 0}
     return {**base, **extra}

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 TINY = ["--set", "IMAGE_SIZE=16", "--set", "GEN_FEATURE_MAPS=8", "--set", "DISC_FEATURE_MAPS=8",
-        "--set", "DATASET_SIZE=64", "--set", "BATCH_SIZE=32", "--set", "NUM_SAMPLES=32", "--device", "cpu"]
+        "--set", "DATASET_SIZE=64", "--set", "BATCH_SIZE=32", "--set", "NUM_SAMPLES=32", "--set", "QUALITY_EVERY=0",
+        "--device", "cpu"]
 
 
 def gantune(*args: str) -> subprocess.CompletedProcess:

@@ -44,6 +44,8 @@ class GanConfig:
     num_samples: int = 64  # fixed-noise samples for the grid and the per-epoch sample metrics
     sample_every: int = 1  # epochs between sample grids (the last epoch always gets one)
     checkpoint_every: int = 10  # epochs between checkpoints (the last epoch always gets one)
+    quality_every: int = 5  # epochs between quality metrics (the last epoch always gets them); 0 = never
+    quality_samples: int | None = None  # generated samples per quality evaluation; None = the dataset's default
     amp: str = "auto"  # "auto" (bf16 on CUDA, off on CPU), "bf16" or "off"
     channels_last: str = "auto"  # "auto" (on for CUDA), "on" or "off"
 
@@ -95,6 +97,10 @@ def _problems(cfg: GanConfig) -> list[str]:
         problems.append(f"AMP must be 'auto', 'bf16' or 'off', got {cfg.amp!r}")
     if cfg.channels_last not in ("auto", "on", "off"):
         problems.append(f"CHANNELS_LAST must be 'auto', 'on' or 'off', got {cfg.channels_last!r}")
+    if cfg.quality_every < 0:
+        problems.append(f"QUALITY_EVERY must be zero (never) or a positive number of epochs, got {cfg.quality_every!r}")
+    if cfg.quality_samples is not None and cfg.quality_samples < 10:
+        problems.append(f"QUALITY_SAMPLES must be at least 10 or null, got {cfg.quality_samples!r}")
     if cfg.dataset_size is not None and cfg.dataset_size < 1:
         problems.append(f"DATASET_SIZE must be a positive integer or null, got {cfg.dataset_size!r}")
     return problems

@@ -15,8 +15,12 @@ import torch
 LOSS_METRICS = ("d_loss", "g_loss", "d_real", "d_fake", "gp", "grad_norm", "w_dist")
 SAMPLE_METRICS = ("out_min", "out_max", "out_range", "unique_frac", "sample_std", "diversity_ratio",
                   "duplicate_frac", "mean_shift", "color_ratio", "collapse_score")
-RUN_METRICS = ("lr_g", "lr_d", "epoch_time_s", "images_per_s")
-COLUMNS = ("epoch",) + LOSS_METRICS + SAMPLE_METRICS + RUN_METRICS
+# Quality and mode coverage (trainables.quality), every QUALITY_EVERY epochs; NaN where not computed or not
+# applicable (modes_hit on unlabelled data, modes_captured on images...). `quality`: higher is better, 0..1.
+QUALITY_METRICS = ("quality", "kid", "kid_std", "precision", "recall", "density", "coverage", "modes_hit",
+                   "mode_kl", "copy_frac", "modes_captured", "high_quality_pct", "reverse_kl")
+RUN_METRICS = ("lr_g", "lr_d", "epoch_time_s", "images_per_s", "quality_time_s")
+COLUMNS = ("epoch",) + LOSS_METRICS + SAMPLE_METRICS + QUALITY_METRICS + RUN_METRICS
 
 DECIMALS = 4  # unique values are counted after rounding to this many decimals (guide 002's diagnostic)
 DUPLICATE_DISTANCE = 0.1  # a pair closer than this fraction of the real mean pairwise distance is a duplicate

@@ -11,6 +11,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -20,6 +21,7 @@ from trainables.device import placement
 from trainables.errors import CheckpointError, ConfigError
 from trainables.images import grid_array, save_png, scatter_array
 from trainables.metrics import COLUMNS
+from trainables.quality import copies_training
 from trainables.registry import get_model
 from trainables.trainer import Trainer
 
@@ -43,6 +45,40 @@ class RunPaths:
 
     def checkpoint(self, epoch: int) -> Path:
         return self.root / "checkpoints" / f"checkpoint_epoch_{epoch:04d}.pt"
+
+
+def latest_checkpoint(root: Path) -> Path:
+    """The checkpoint of the highest epoch in a run directory."""
+    found = sorted((root / "checkpoints").glob("checkpoint_epoch_*.pt"))
+    if not found:
+        raise CheckpointError(f"no checkpoints in {root / 'checkpoints'}; is {root} a gantune run directory?")
+    return found[-1]
+
+
+def evaluate(root: Path, checkpoint: Path | None = None, n_samples: int | None = None,
+             device: torch.device | None = None) -> dict[str, Any]:
+    """Quality metrics of a run's latest (or the named) checkpoint against the data it trained on."""
+    if not root.is_dir():
+        raise CheckpointError(f"run directory not found: {root}")
+    path = checkpoint if checkpoint is not None else latest_checkpoint(root)
+    state = load_checkpoint(path)
+    cfg = GanConfig(**overrides_from(state["config"]))
+    device = device or torch.device("cpu")
+    data = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.seed, cfg.dataset_size)
+    trainer = Trainer(cfg, data, placement(cfg, device, data.kind == "image"))
+    trainer.load_weights(state)
+    metrics = trainer.quality(n_samples)
+    ref = trainer.quality_reference
+    out: dict[str, Any] = {"run": str(root), "checkpoint": str(path), "model": cfg.model, "data": cfg.data,
+                           "epochs_trained": trainer.epoch,
+                           "samples": n_samples or cfg.quality_samples or ref.default_samples, **metrics}
+    if ref.classifier is not None:
+        out.update(num_modes=ref.num_modes, classifier_accuracy=ref.classifier.accuracy)
+    if ref.kind == "points":
+        out["num_modes"] = ref.num_modes
+    else:
+        out["copies_training"] = copies_training(metrics, ref)
+    return out
 
 
 def load_checkpoint(path: str | Path) -> dict:

@@ -19,6 +19,7 @@ from trainables.device import Placement
 from trainables.ema import Ema
 from trainables.errors import CheckpointError
 from trainables.metrics import LOSS_METRICS, Reference, reference_stats, sample_stats
+from trainables.quality import QualityReference, quality, reference
 from trainables.registry import get_model
 from trainables.schedules import CRITIC_SCHEDULES
 
@@ -30,6 +31,7 @@ class Trainer:
         spec = get_model(cfg.model)
         self.cfg, self.place, self.images = cfg, place, data.kind == "image"
         self.background = data.background
+        self.dataset = data  # the real data the quality metrics compare with
         dev = place.device
         with torch.random.fork_rng(devices=[]):  # seeded weights without touching the caller's global RNG
             torch.manual_seed(cfg.seed)
@@ -45,6 +47,7 @@ class Trainer:
         self.fixed_noise = torch.randn(cfg.num_samples, cfg.latent_dim, device=dev,
                                        generator=torch.Generator(dev).manual_seed(cfg.seed + 3))
         self.reference = self._reference()
+        self._quality_ref: QualityReference | None = None  # built on the first quality evaluation
         self.schedule = CRITIC_SCHEDULES[cfg.critic_schedule]
         self.epoch = 0  # epochs completed
         self.critic_steps = 0
@@ -70,7 +73,16 @@ class Trainer:
         elapsed = time.perf_counter() - start
         row.update(lr_g=self.opt_g.param_groups[0]["lr"], lr_d=self.opt_d.param_groups[0]["lr"],
                    epoch_time_s=elapsed, images_per_s=seen / elapsed)
+        if self.quality_due(self.epoch - 1):
+            start = time.perf_counter()
+            row.update(self.quality())
+            row["quality_time_s"] = time.perf_counter() - start
         return {"epoch": float(self.epoch - 1), **row}
+
+    def quality_due(self, epoch: int) -> bool:
+        """Quality is measured every QUALITY_EVERY epochs and after the last one."""
+        every = self.cfg.quality_every
+        return every > 0 and ((epoch + 1) % every == 0 or epoch == self.cfg.num_epochs - 1)
 
     def _batches(self) -> list[torch.Tensor]:
         n, b = self.data.shape[0], self.cfg.batch_size
@@ -152,6 +164,19 @@ class Trainer:
     def sample_metrics(self) -> dict[str, float]:
         return sample_stats(self.samples(), self.reference)
 
+    @property
+    def quality_reference(self) -> QualityReference:
+        """The real side of the quality metrics, built on first use (it may train the dataset's classifier)."""
+        if self._quality_ref is None:
+            self._quality_ref = reference(self.dataset, self.place.device, self.cfg.seed)
+        return self._quality_ref
+
+    def quality(self, n_samples: int | None = None) -> dict[str, float]:
+        """The quality metrics of the sampler against the training data (trainables.quality)."""
+        n = self.cfg.quality_samples if n_samples is None else n_samples
+        return quality(self.sampler, self.dataset, self.cfg.latent_dim, n, self.quality_reference,
+                       self.place.device, self.cfg.seed)
+
     def _reference(self) -> Reference:
         n = min(self.cfg.num_samples, self.data.shape[0])
         pick = torch.randperm(self.data.shape[0], generator=torch.Generator().manual_seed(self.cfg.seed + 4))[:n]
@@ -184,6 +209,16 @@ class Trainer:
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
             raise CheckpointError(f"checkpoint does not fit this model and config: {str(err)[:200]}") from None
         self._apply_rates()
+
+    def load_weights(self, state: dict[str, Any]) -> None:
+        """Only the generator (and its EMA) from a checkpoint: enough to sample, on any device."""
+        try:
+            self.generator.load_state_dict(state["generator"])
+            if self.ema is not None:
+                self.ema.load_state_dict(state["ema"] if state.get("ema") else state["generator"])
+            self.epoch = int(state["epoch"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as err:
+            raise CheckpointError(f"checkpoint does not fit this model and config: {str(err)[:200]}") from None
 
     def _restore_rngs(self, rng: dict[str, torch.Tensor]) -> None:
         try:

@@ -19,9 +19,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _commands() -> dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]]:
-    from tuner import train_command
+    from tuner import evaluate_command, train_command
 
-    return {"train": (train_command.add_arguments, train_command.run)}
+    return {"train": (train_command.add_arguments, train_command.run),
+            "evaluate": (evaluate_command.add_arguments, evaluate_command.run)}
 
 
 def build_parser() -> argparse.ArgumentParser:
