@@ -1,0 +1,108 @@
+"""The remedy ladder as data: for each loss family and diagnosis, the guides' changes, stage by stage.
+
+Stages follow the guides' order: 1 LAMBDA_GP, 2 N_CRITIC and the learning rates, 3 architecture, 4 capacity
+(BCE: 1 the discriminator's learning rate, 2 label smoothing and instance noise, 3 D_TRAIN_RATIO, 4 architecture).
+A `Remedy` says how to move one parameter: set it, scale it, match another, or add to it; `bound` keeps the
+result on the safe side (e.g. N_CRITIC never below 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from types import MappingProxyType
+from typing import Any
+
+STAGES = MappingProxyType({1: "LAMBDA_GP", 2: "N_CRITIC and learning rates", 3: "architecture", 4: "capacity"})
+BCE_STAGES = MappingProxyType({1: "discriminator learning rate", 2: "label smoothing and instance noise",
+                               3: "D_TRAIN_RATIO", 4: "architecture"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Remedy:
+    stage: int
+    parameter: str  # the guides' UPPER_CASE name
+    op: str  # "set", "scale", "match" (take another parameter's value), "add"
+    arg: Any
+    reason: str
+    low: float | None = None  # the result is kept within [low, high]
+    high: float | None = None
+
+
+R = Remedy
+_LR_G, _LR_D = "LEARNING_RATE_G", "LEARNING_RATE_D"
+
+WGAN = MappingProxyType({
+    "discriminator_dominant": (
+        R(1, "LAMBDA_GP", "scale", 0.5, "000 If It Collapses Again (3): the critic is already regularised", low=1.0),
+        R(2, _LR_G, "match", _LR_D, "000: the critic learned 50x faster; equal rates work in WGAN_small"),
+        R(2, "N_CRITIC", "add", -2, "000: the generator updates more often relative to the critic", low=1),
+        R(2, "BATCH_SIZE", "set", 64, "000: more stable gradient-penalty estimates; matches small", low=64),
+        R(2, "EMA_DECAY", "set", 0.995, "000: faster EMA warm-up; 0.999 barely moved in early epochs"),
+        R(3, "MODEL", "set", "wgan_large", "001 4.2-4.3: Upsample+Conv instead of ConvTranspose"),
+        R(4, "GEN_FEATURE_MAPS", "scale", 1.5, "001 2.6: a stronger generator; grow G with D", high=512),
+    ),
+    "generator_dominant": (
+        R(1, "LAMBDA_GP", "scale", 0.5, "001 2.1: a lighter penalty lets the failing critic fit", low=1.0),
+        R(2, "N_CRITIC", "add", 2, "001 2.2: the critic must be more trained than the generator", high=10),
+        R(2, _LR_G, "scale", 0.5, "001 2.3: halve LR_G when the generator outruns the critic"),
+        R(3, "MODEL", "set", "wgan_large", "001 5: the large critic (spectral norm, residual blocks) is stronger"),
+        R(4, "DISC_FEATURE_MAPS", "match", "GEN_FEATURE_MAPS", "001 2.6: G and D grow together"),
+    ),
+    "mode_collapse": (
+        R(1, "LAMBDA_GP", "set", 10.0, "001 2.1: the canonical penalty before anything else"),
+        R(2, "N_CRITIC", "add", 2, "001 4.1 (1): increase N_CRITIC from 5 to 7-10", high=10),
+        R(2, _LR_G, "scale", 0.5, "001 4.1 (3): lower LR_G"),
+        R(3, "MODEL", "set", "wgan_large", "001 4.2: residual blocks and self-attention"),
+        R(4, "LATENT_DIM", "scale", 2, "001 4.1 (2): LATENT_DIM 128 -> 256", high=512),
+        R(4, "GEN_FEATURE_MAPS", "scale", 1.5, "001 4.1 (4): increase GEN_FEATURE_MAPS", high=512),
+    ),
+    "unstable": (
+        R(1, "LAMBDA_GP", "scale", 2.0, "001 2.1: wild oscillations -> increase 10 -> 20", high=50.0),
+        R(2, _LR_G, "scale", 0.5, "001 1: both losses oscillate -> learning rate too high"),
+        R(2, _LR_D, "scale", 0.5, "001 2.3: if d_loss explodes, halve LR_D"),
+        R(2, "BATCH_SIZE", "set", 64, "001 2.4: unstable even with high LAMBDA_GP -> 32 -> 64", low=64),
+        R(3, "MODEL", "set", "wgan_large", "001 5: spectral norm + LayerNorm double regularisation"),
+    ),
+    "diverged": (
+        R(1, "LAMBDA_GP", "scale", 2.0, "001 4.4 (2): increase LAMBDA_GP 10 -> 20", high=50.0),
+        R(2, _LR_G, "scale", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
+        R(2, _LR_D, "scale", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
+        R(3, "MODEL", "set", "wgan_large", "001 4.4 (4): LayerNorm, not BatchNorm, in the critic"),
+    ),
+})
+
+BCE = MappingProxyType({
+    "discriminator_dominant": (
+        R(1, "LR_D", "set", 1e-4, "004 Solution 1 / Step 1: lower LR_D to 1e-4, then 5e-5"),
+        R(2, "LABEL_SMOOTHING", "set", 0.1, "004 Solution 2: real labels 0.9"),
+        R(2, "NOISE_STD", "set", 0.05, "004 Solution 3: instance noise on real and fake inputs"),
+        R(3, "D_TRAIN_RATIO", "set", 2, "004 Solution 4 / Step 3: train D every 2 batches"),
+        R(4, "MODEL", "set", "wgan_small", "004 Architecture: spectral norm, or the Wasserstein loss"),
+    ),
+    "mode_collapse": (
+        R(1, "LR_D", "set", 1e-4, "004 Summary: lower LR_D first"),
+        R(2, "LABEL_SMOOTHING", "set", 0.2, "004 Step 2: increase label smoothing"),
+        R(2, "NOISE_STD", "set", 0.1, "004 Step 4: more noise"),
+        R(3, "BATCH_SIZE", "scale", 0.5, "003 Interpret Results: large batches amplify poor initialisation", low=16),
+        R(4, "MODEL", "set", "wgan_small", "004 Architecture: use the Wasserstein loss"),
+    ),
+    "generator_dominant": (
+        R(1, "LR_D", "scale", 2.0, "004 Generator Too Strong: increase LR_D", high=3e-4),
+        R(3, "D_TRAIN_RATIO", "set", 1, "004 Generator Too Strong: train D every batch"),
+    ),
+    "unstable": (
+        R(1, "LR_D", "scale", 0.5, "004 Oscillation: slow the discriminator"),
+        R(2, "LABEL_SMOOTHING", "set", 0.1, "004 Solution 2"),
+        R(4, "MODEL", "set", "wgan_small", "004 Architecture: the Wasserstein loss is more stable than BCE"),
+    ),
+    "diverged": (
+        R(1, "LR_D", "scale", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
+        R(1, "LR_G", "scale", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
+        R(4, "MODEL", "set", "wgan_small", "004 Architecture: the Wasserstein loss"),
+    ),
+})
+
+LADDERS = MappingProxyType({"wgan": WGAN, "bce": BCE})
+# Names the same parameter goes by in users' configs (the seed projects and guide 004 use both).
+ALIASES = MappingProxyType({"LEARNING_RATE_G": ("LR_G",), "LEARNING_RATE_D": ("LR_D",), "LR_G": ("LEARNING_RATE_G",),
+                            "LR_D": ("LEARNING_RATE_D",)})

@@ -1,0 +1,194 @@
+"""tuner.logs: every loss-log layout it reads, and every error it names."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from trainables.errors import GantuneError
+from tuner.logs import FAMILIES, LogError, RunLog, find_checkpoints, read_run
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def error_of(path, **kwargs) -> str:
+    with pytest.raises(LogError) as info:
+        read_run(path, **kwargs)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_seed_minimal(tmp_path):
+    log = read_run(write(tmp_path / "seed.csv", "epoch,d_loss,g_loss\n0,1.2,0.7\n1,1.1,0.8\n2,1.0,0.9\n"))
+    assert isinstance(log, RunLog)
+    assert (log.format, log.family, log.run_dir) == ("seed", "bce", None)
+    assert list(log.frame.columns) == ["epoch", "d_loss", "g_loss"]
+    assert log.frame["epoch"].tolist() == [0, 1, 2]
+    assert log.frame["epoch"].dtype.kind == "i" and log.frame["d_loss"].dtype.kind == "f"
+    assert log.source == tmp_path / "seed.csv"
+
+
+def test_gantune_style_negative_critic_is_wgan(tmp_path):
+    text = ("epoch,d_loss,g_loss,d_real,d_fake,gp,grad_norm,w_dist,collapse_score,quality\n"
+            "0,-1.5,2.0,3.1,1.6,0.2,1.1,1.5,0,nan\n1,-2.5,3.0,-0.4,-2.9,0.1,0.9,2.5,1,0.4\n")
+    log = read_run(write(tmp_path / "losses.csv", text))
+    assert (log.format, log.family) == ("seed", "wgan")
+    assert {"d_real", "d_fake", "gp", "grad_norm", "w_dist", "collapse_score", "quality"} <= set(log.frame.columns)
+    assert math.isnan(log.frame["quality"][0])
+
+
+def test_bce_acc_fractions(tmp_path):
+    text = "epoch,d_loss,d_acc,g_loss,g_acc\n0,0.7,0.5,0.7,0.25\n1,0.6,0.6,0.8,0.2\n"
+    log = read_run(write(tmp_path / "a.csv", text))
+    assert (log.format, log.family) == ("bce_acc", "bce")
+    assert log.frame["d_acc"].tolist() == [0.5, 0.6]
+
+
+def test_bce_acc_percents_are_scaled(tmp_path):
+    text = ("epoch,d_loss,d_acc,g_loss,g_acc,d_loss_real,d_loss_fake,d_acc_real,d_acc_fake\n"
+            "0,0.7,50,0.7,25.0,0.6,0.8,100,0\n1,0.6,60,0.8,0.5,0.5,0.7,90,30\n")
+    frame = read_run(write(tmp_path / "p.csv", text)).frame
+    assert frame["d_acc"].tolist() == pytest.approx([0.5, 0.6])
+    assert frame["g_acc"].tolist() == pytest.approx([0.25, 0.005])
+    assert frame["d_acc_real"].tolist() == pytest.approx([1.0, 0.9])
+
+
+def test_bce_probs(tmp_path):
+    text = "epoch,D_loss,G_loss,D_real,D_fake\n0,1.3,0.7,0.6,0.4\n1,1.2,0.8,0.7,0.3\n"
+    log = read_run(write(tmp_path / "probs.csv", text))
+    assert (log.format, log.family) == ("bce_probs", "bce")
+    assert list(log.frame.columns) == ["epoch", "d_loss", "g_loss", "d_real", "d_fake"]
+
+
+def test_bce_lines_skip_noise(tmp_path):
+    text = ("Model: sequential\n"
+            "0 [D loss: (0.746)(R 0.700, F 0.792)] [D acc: (0.500)(1.000, 0.000)] [G loss: 0.595] [G acc: 0.998]\n"
+            "some keras progress bar ====\n"
+            "1 [D loss:(1e-3)(R nan,F inf)] [D acc: (50.0)(100.0, 0.0)] [G loss: 0.6] [G acc: 99.0]\n")
+    log = read_run(write(tmp_path / "notebook.log", text))
+    assert (log.format, log.family) == ("bce_lines", "bce")
+    frame = log.frame
+    assert frame["epoch"].tolist() == [0, 1]
+    assert frame.loc[0, "d_loss_fake"] == pytest.approx(0.792)
+    assert frame.loc[1, "d_loss"] == pytest.approx(1e-3)
+    assert math.isnan(frame.loc[1, "d_loss_real"]) and frame.loc[1, "d_loss_fake"] == math.inf
+    assert frame["d_acc"].tolist() == pytest.approx([0.005, 0.5])  # percent column: every value scaled
+    assert frame["g_acc"].tolist() == pytest.approx([0.00998, 0.99])
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "  "])
+def test_sniffed_delimiters(tmp_path, sep):
+    rows = ["epoch", "d_loss", "g_loss"], ["0", "1.5", "0.5"], ["1", "1.25", "0.75"]
+    log = read_run(write(tmp_path / "l.txt", "".join(sep.join(r) + "\n" for r in rows)))
+    assert log.frame["g_loss"].tolist() == [0.5, 0.75]
+
+
+def test_upper_case_header_and_aliases(tmp_path):
+    log = read_run(write(tmp_path / "u.csv", " ITERATION , Discriminator_Loss ,GLOSS\n0,1,2\n1,3,4\n"))
+    assert list(log.frame.columns) == ["epoch", "d_loss", "g_loss"]
+    assert log.frame["d_loss"].tolist() == [1.0, 3.0]
+
+
+def test_duplicated_epochs_keep_last_row(tmp_path):
+    text = "epoch,d_loss,g_loss\n0,1,1\n1,2,2\n2,3,3\n1,20,20\n2,30,30\n3,4,4\n"
+    frame = read_run(write(tmp_path / "d.csv", text)).frame
+    assert frame["epoch"].tolist() == [0, 1, 2, 3]
+    assert frame["d_loss"].tolist() == [1, 20, 30, 4]
+
+
+def test_nan_and_inf_accepted(tmp_path):
+    text = "epoch,d_loss,g_loss\n0,nan,inf\n1,NaN,-inf\n2,Infinity,\n"
+    frame = read_run(write(tmp_path / "n.csv", text)).frame
+    assert math.isnan(frame["d_loss"][0]) and math.isnan(frame["d_loss"][1]) and frame["d_loss"][2] == math.inf
+    assert frame["g_loss"][0] == math.inf and frame["g_loss"][1] == -math.inf and math.isnan(frame["g_loss"][2])
+
+
+def test_forced_family(tmp_path):
+    path = write(tmp_path / "f.csv", "epoch,d_loss,g_loss\n0,1,2\n")
+    assert read_run(path).family == "bce"
+    assert read_run(path, family="wgan").family == "wgan"
+    assert "sgan" in error_of(path, family="sgan") and "wgan, bce" in error_of(path, family="sgan")
+    assert FAMILIES == ("wgan", "bce")
+
+
+def test_directory_and_checkpoints(tmp_path):
+    run = tmp_path / "run"
+    write(run / "Losses.CSV", "epoch,d_loss,g_loss\n0,-1,1\n1,-2,2\n")
+    for name in ("checkpoint_epoch_0040.pt", "generator_epoch_040.pth", "generator_epoch_010.pth",
+                 "checkpoint_5.pt", "notes.txt", "final.pt"):
+        write(run / "checkpoints" / name, "x")
+    log = read_run(run)
+    assert (log.run_dir, log.source.name, log.family) == (run, "Losses.CSV", "wgan")
+    assert find_checkpoints(run) == [(5, run / "checkpoints" / "checkpoint_5.pt"),
+                                     (10, run / "checkpoints" / "generator_epoch_010.pth"),
+                                     (40, run / "checkpoints" / "checkpoint_epoch_0040.pt")]
+    assert read_run(log.source).run_dir == run  # a file whose parent holds checkpoints/
+    assert find_checkpoints(tmp_path) == []
+
+
+def test_error_not_found(tmp_path):
+    assert error_of(tmp_path / "nope.csv") == f"not found: {tmp_path / 'nope.csv'}"
+
+
+def test_error_directory_without_losses(tmp_path):
+    (tmp_path / "empty_run").mkdir()
+    assert error_of(tmp_path / "empty_run") == f"no losses.csv in {tmp_path / 'empty_run'}"
+
+
+def test_error_empty(tmp_path):
+    path = write(tmp_path / "e.csv", "\n  \n")
+    assert error_of(path) == f"{path} is empty"
+
+
+def test_error_header_only(tmp_path):
+    path = write(tmp_path / "h.csv", "epoch,d_loss,g_loss\n")
+    assert error_of(path) == f"{path} has a header but no rows"
+
+
+def test_error_no_loss_columns(tmp_path):
+    path = write(tmp_path / "x.csv", "step," + ",".join(f"metric_{i}" for i in range(30)) + "\n1,2\n")
+    message = error_of(path)
+    assert message.startswith(f"{path} has no loss columns (expected epoch,d_loss,g_loss")
+    assert "header: step,metric_0" in message and message.endswith("...")
+
+
+def test_error_non_numeric(tmp_path):
+    path = write(tmp_path / "losses.csv", "epoch,d_loss,g_loss\n0,1,1\n\n1,2,abc\n")
+    assert error_of(path) == f"{path}: column g_loss holds 'abc' on line 4, not a number"
+
+
+def test_non_numeric_extra_column_is_dropped(tmp_path):
+    frame = read_run(write(tmp_path / "t.csv", "epoch,d_loss,g_loss,time\n0,1,1,12:00\n")).frame
+    assert list(frame.columns) == ["epoch", "d_loss", "g_loss"]
+
+
+@pytest.mark.parametrize("data", [b"epoch,d_loss\x00,g_loss\n", b"epoch,d_loss,g_loss\n0,\xff\xfe,1\n"])
+def test_error_binary(tmp_path, data):
+    path = tmp_path / "b.csv"
+    path.write_bytes(data)
+    assert error_of(path) == f"{path} is not a text log (binary data)"
+    assert issubclass(LogError, GantuneError)
+
+
+def test_reads_a_real_gantune_run(tmp_path):
+    import torch
+
+    from tests.conftest import tiny_overrides
+    from trainables.config import build_config
+    from trainables.registry import get_model
+    from trainables.run import train
+
+    cfg = build_config(get_model("wgan_small").defaults, tiny_overrides())
+    train(cfg, tmp_path / "run", torch.device("cpu"))
+    log = read_run(tmp_path / "run")
+    assert (log.family, log.format, log.run_dir) == ("wgan", "seed", tmp_path / "run")
+    assert log.frame["epoch"].tolist() == [0, 1]
+    assert "collapse_score" in log.frame.columns
+    assert [e for e, _ in find_checkpoints(tmp_path / "run")] == [0, 1]

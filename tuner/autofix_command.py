@@ -1,0 +1,93 @@
+"""`gantune autofix --run PATH`: diagnose a run from its log, with evidence, and prescribe the guides' remedies."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", required=True, help="a losses.csv (or BCE log) or a run directory")
+    p.add_argument("--family", choices=("wgan", "bce"), help="the loss family (default: inferred from the log)")
+    p.add_argument("--config", help="your config (config.py, JSON, YAML or TOML): fills the plan's old values "
+                                    "and shows the first step as a diff")
+    p.add_argument("--write", action="store_true", help="apply the first stage to --config (a .bak is kept)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (documented in the README)")
+    p.add_argument("--plot", metavar="FILE", help="write a PNG of the losses with the onset marked")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Diagnose a GAN run from its per-epoch log and prescribe the guides' remedies in their order."""
+    from trainables.errors import ConfigError
+    from tuner import user_config
+    from tuner.diagnosis import diagnose
+    from tuner.logs import find_checkpoints, read_run
+    from tuner.prescription import prescribe
+
+    if args.write and not args.config:
+        raise ConfigError("--write needs --config FILE: the file to apply the first step to")
+    log = read_run(args.run, args.family)
+    config = _config(log, args.config)
+    diagnosis = diagnose(log.frame, log.family)
+    plan = prescribe(diagnosis, config, find_checkpoints(log.run_dir) if log.run_dir else [])
+    report = {"diagnosis": diagnosis.to_dict(), "plan": [s.to_dict() for s in plan.steps],
+              "restart": plan.restart.to_dict(), "log": {"path": str(log.source), "format": log.format,
+                                                        "epochs": len(log.frame)}}
+    patch = _first_step_patch(plan, args.config) if args.config else None
+    if args.plot:
+        from tuner.plots import plot_losses
+
+        plot_losses(log.frame, diagnosis, Path(args.plot))
+    if args.json:
+        print(json.dumps(report))
+    else:
+        _print_report(report, plan)
+        if patch:
+            print(f"\nfirst step as a diff of {args.config}:\n{user_config.diff(Path(args.config), patch)}")
+    if args.write and patch:
+        backup = user_config.write(Path(args.config), patch)
+        print(f"wrote {args.config} (original kept as {backup})")
+    return 0
+
+
+def _config(log: Any, path: str | None) -> dict[str, Any]:
+    """The user's config, else a gantune run's config.json beside the log, else nothing."""
+    from tuner import user_config
+
+    if path:
+        return user_config.read(Path(path))
+    if log.run_dir is not None and (log.run_dir / "config.json").is_file():
+        return user_config.read(log.run_dir / "config.json")
+    return {}
+
+
+def _first_step_patch(plan: Any, path: str) -> str | None:
+    from tuner import user_config
+
+    changes = {s.parameter: s.new for s in plan.first_stage if not isinstance(s.new, str) or s.old is not None}
+    return user_config.rewrite(Path(path), changes) if changes else None
+
+
+def _print_report(report: dict[str, Any], plan: Any) -> None:
+    d = report["diagnosis"]
+    onset = "" if d["onset_epoch"] is None else f", since epoch {d['onset_epoch']}"
+    print(f"diagnosis: {d['label']} ({d['family']}{onset}, confidence {d['confidence']:.2f}) "
+          f"from {report['log']['epochs']} epochs of {report['log']['path']}")
+    if d["evidence"]:
+        print("\n| signal | value | threshold | source |\n|---|---|---|---|")
+        for e in d["evidence"]:
+            value = f"{e['value']:.4g}" if isinstance(e["value"], float) else e["value"]
+            print(f"| {e['signal']} | {value} | {e['threshold']} | {e['source']} |")
+    if plan.steps:
+        print("\n| stage | parameter | old | new | reason |\n|---|---|---|---|---|")
+        for s in report["plan"]:
+            print(f"| {s['stage']} | `{s['parameter']}` | {_show(s['from'])} | {_show(s['to'])} | {s['reason']} |")
+    r = report["restart"]
+    where = f" from {r['checkpoint']}" if r["checkpoint"] else ""
+    print(f"\nrestart: {r['mode']}{where} ({r['reason']})")
+
+
+def _show(value: Any) -> str:
+    return "?" if value is None else f"`{value}`"

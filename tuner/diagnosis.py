@@ -1,0 +1,294 @@
+"""The diagnosis core: pure functions from a loss history to one label, an onset, a confidence and evidence.
+
+The same `diagnose` judges a finished log (`gantune autofix`), a trial between epochs (the sweep's stopper) and a
+trainer's report. Each rule is a row of data naming its guide; a label fires when its required signals do, and
+the evidence lists every signal that fired with its value and threshold.
+
+Signals read the tail of the run (its last quarter, at least TAIL_MIN epochs), so one noisy epoch never decides;
+sample-statistic signals skip the first GRACE epochs, where an untrained generator looks collapsed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from trainables.metrics import COLLAPSED_SCORE
+
+LABELS = ("healthy", "discriminator_dominant", "generator_dominant", "mode_collapse", "unstable", "diverged")
+TAIL_MIN = 5
+GRACE = 5  # epochs before sample statistics count
+EXPLODED = 1e4  # |loss| beyond this is divergence (001, 4.4: "goes to +-infinity")
+FROM_START = 0.1  # an onset in the first 10% of the run (or the first 10 epochs) is "from the start"
+
+
+@dataclasses.dataclass(frozen=True)
+class Evidence:
+    signal: str
+    value: float
+    threshold: str
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        value = self.value if math.isfinite(self.value) else str(self.value)
+        return {"signal": self.signal, "value": value, "threshold": self.threshold, "source": self.source}
+
+
+@dataclasses.dataclass(frozen=True)
+class Diagnosis:
+    label: str
+    family: str
+    onset_epoch: int | None
+    confidence: float
+    evidence: tuple[Evidence, ...]
+    epochs: int  # epochs in the history judged
+
+    @property
+    def from_start(self) -> bool:
+        return self.onset_epoch is not None and self.onset_epoch <= max(10, FROM_START * self.epochs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "family": self.family, "onset_epoch": self.onset_epoch,
+                "confidence": round(self.confidence, 3), "evidence": [e.to_dict() for e in self.evidence]}
+
+
+# ----- window statistics (pure, NaN-tolerant) -------------------------------------------------------------------
+def tail(x: pd.Series) -> pd.Series:
+    return x.iloc[-max(TAIL_MIN, len(x) // 4):]
+
+
+def head(x: pd.Series) -> pd.Series:
+    return x.iloc[:max(3, len(x) // 10)]
+
+
+def trend(x: pd.Series) -> float:
+    """Spearman rank correlation of the values with time: +1 steadily rising, -1 steadily falling."""
+    x = x.dropna()
+    if len(x) < 3 or x.nunique() < 2:
+        return 0.0
+    return float(np.corrcoef(x.rank().to_numpy(), np.arange(len(x)))[0, 1])
+
+
+def rise(x: pd.Series) -> float:
+    """Change across the window of a straight-line fit, relative to the window's median magnitude."""
+    x = x.dropna()
+    if len(x) < 3:
+        return 0.0
+    slope = np.polyfit(np.arange(len(x)), x.to_numpy(dtype=float), 1)[0]
+    return float(slope * (len(x) - 1) / (abs(x.median()) + 1e-8))
+
+
+def oscillation(x: pd.Series) -> float:
+    """Median epoch-to-epoch jump over the median magnitude: ~0.1 for a smooth curve, >1 for wild swings."""
+    x = x.dropna()
+    if len(x) < 3:
+        return 0.0
+    return float(x.diff().abs().median() / (x.abs().median() + 1e-8))
+
+
+def share(mask: pd.Series) -> float:
+    return float(mask.mean()) if len(mask) else 0.0
+
+
+# ----- signals: name -> (value from the history, test, threshold text, guide source) -----------------------------
+@dataclasses.dataclass(frozen=True)
+class Signal:
+    name: str
+    value: Callable[[pd.DataFrame], float]
+    fires: Callable[[float], bool]
+    threshold: str
+    source: str
+    needs: tuple[str, ...] = ("d_loss", "g_loss")  # columns the signal reads
+
+
+def _col(frame: pd.DataFrame, name: str) -> pd.Series:
+    return frame[name].astype(float)
+
+
+def _after_grace(frame: pd.DataFrame, name: str) -> pd.Series:
+    x = _col(frame, name)
+    return tail(x.iloc[GRACE:]) if len(x) > GRACE + TAIL_MIN else x.iloc[0:0]
+
+
+def _first_bad(frame: pd.DataFrame) -> float:
+    losses = frame[["d_loss", "g_loss"]].astype(float)
+    bad = ~np.isfinite(losses).all(axis=1) | (losses.abs() > EXPLODED).any(axis=1)
+    return float(frame.loc[bad, "epoch"].iloc[0]) if bad.any() else math.nan
+
+
+WGAN_SIGNALS = (
+    Signal("non_finite_or_exploded_loss_epoch", _first_bad, lambda v: not math.isnan(v),
+           f"NaN/inf or |loss| > {EXPLODED:g}", "001 4.4 Training Collapse (Loss Explodes)"),
+    Signal("g_loss_trend", lambda f: trend(tail(_col(f, "g_loss"))), lambda v: v > 0.6, "> 0.6 (steadily rising)",
+           "000 Loss Analysis: g_loss 65 and rising"),
+    Signal("g_loss_rise", lambda f: rise(tail(_col(f, "g_loss"))), lambda v: v > 0.15, "> 15% of its level",
+           "000 Loss Analysis: the critic rejects fakes more and more harshly"),
+    Signal("d_loss_tail_median", lambda f: float(tail(_col(f, "d_loss")).median()), lambda v: v < 0, "< 0",
+           "001 1 Reading the Losses: d_loss large negative and stays there"),
+    Signal("w_dist_rise", lambda f: rise(tail(_col(f, "w_dist"))), lambda v: v > 0.15, "> 15% of its level",
+           "001 1: the critic separates real and fake more and more", ("w_dist",)),
+    Signal("d_loss_positive_share", lambda f: share(tail(_col(f, "d_loss")) > 0), lambda v: v > 0.8,
+           "> 80% of tail epochs", "001 1 Reading the Losses: d_loss large positive, the critic is failing"),
+    Signal("d_loss_tail_level", lambda f: float(tail(_col(f, "d_loss")).median()), lambda v: v > 1.0, "> 1.0",
+           "001 1 Reading the Losses: d_loss -> large positive number"),
+    Signal("d_loss_oscillation", lambda f: oscillation(tail(_col(f, "d_loss"))), lambda v: v > 1.0, "> 1.0",
+           "001 1 Reading the Losses: both losses oscillate wildly"),
+    Signal("g_loss_oscillation", lambda f: oscillation(tail(_col(f, "g_loss"))), lambda v: v > 1.0, "> 1.0",
+           "001 1 Reading the Losses: both losses oscillate wildly"),
+    Signal("grad_norm_tail_median", lambda f: float(tail(_col(f, "grad_norm")).median()), lambda v: v > 2.0,
+           "> 2 (1-Lipschitz wants 1)", "001 2.1 LAMBDA_GP: gradient norm printed >> 1", ("grad_norm",)),
+    Signal("collapse_score_share", lambda f: share(_after_grace(f, "collapse_score") >= COLLAPSED_SCORE),
+           lambda v: v > 0.8, f">= {COLLAPSED_SCORE}/14 on > 80% of tail epochs",
+           "002 collapse diagnostic (8+ of 14 collapsed)", ("collapse_score",)),
+    Signal("diversity_ratio_tail", lambda f: float(_after_grace(f, "diversity_ratio").median()),
+           lambda v: v < 0.1, "< 0.1", "003 / 001 4.1 Mode Collapse: all images nearly identical",
+           ("diversity_ratio",)),
+)
+
+BCE_SIGNALS = (
+    WGAN_SIGNALS[0],
+    Signal("d_loss_tail_median", lambda f: float(tail(_col(f, "d_loss")).median()), lambda v: v < 0.1, "< 0.1",
+           "004 Discriminator Too Strong: D_loss 0.0-0.1"),
+    Signal("g_loss_tail_median", lambda f: float(tail(_col(f, "g_loss")).median()), lambda v: v > 20, "> 20",
+           "004 Discriminator Too Strong: G_loss 20-100"),
+    Signal("d_real_minus_d_fake", lambda f: float(tail(_col(f, "d_real") - _col(f, "d_fake")).median()),
+           lambda v: v > 0.9, "> 0.9 (D(real) near 1, D(fake) near 0)", "004 Discriminator Too Strong",
+           ("d_real", "d_fake")),
+    Signal("d_loss_high", lambda f: float(tail(_col(f, "d_loss")).median()), lambda v: v > 2.0, "> 2.0",
+           "004 Generator Too Strong: D_loss 2.0+"),
+    Signal("d_outputs_near_half", lambda f: float(tail((_col(f, "d_real") - 0.5).abs().combine(
+        (_col(f, "d_fake") - 0.5).abs(), max)).median()), lambda v: v < 0.1, "< 0.1 from 0.5",
+           "004 Generator Too Strong: D(real), D(fake) 0.4-0.6", ("d_real", "d_fake")),
+    Signal("d_loss_stuck_high", lambda f: float(tail(_col(f, "d_loss")).median()), lambda v: 0.72 <= v <= 0.76,
+           "0.72-0.75", "003 Mode Collapse Symptoms: D loss stuck high"),
+    Signal("d_acc_stuck_at_half", lambda f: float((tail(_col(f, "d_acc")) - 0.5).abs().max()), lambda v: v < 0.01,
+           "within 1 point of 50% on every tail epoch", "003 Mode Collapse Symptoms: D accuracy 50% exactly",
+           ("d_acc",)),
+    Signal("g_acc_tail_median", lambda f: float(tail(_col(f, "g_acc")).median()), lambda v: v >= 0.99, ">= 99%",
+           "003 Mode Collapse Symptoms: G accuracy 99%+", ("g_acc",)),
+    Signal("d_loss_oscillation", lambda f: oscillation(tail(_col(f, "d_loss"))), lambda v: v > 0.5, "> 0.5",
+           "001 1 / 004 Oscillation: quality goes up and down"),
+    Signal("g_loss_oscillation", lambda f: oscillation(tail(_col(f, "g_loss"))), lambda v: v > 0.5, "> 0.5",
+           "001 1 / 004 Oscillation"),
+    WGAN_SIGNALS[-2],
+    WGAN_SIGNALS[-1],
+)
+SIGNALS = {"wgan": WGAN_SIGNALS, "bce": BCE_SIGNALS}
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """A label fires when all of `all_of` fire and, if given, at least one of `any_of`."""
+
+    label: str
+    all_of: tuple[str, ...]
+    any_of: tuple[str, ...] = ()
+
+
+# Checked in order; the first that fires is the diagnosis. Divergence first: nothing else means anything then.
+RULES = {
+    "wgan": (
+        Rule("diverged", ("non_finite_or_exploded_loss_epoch",)),
+        Rule("discriminator_dominant", ("g_loss_trend", "g_loss_rise"),
+             ("d_loss_tail_median", "w_dist_rise", "collapse_score_share")),
+        Rule("generator_dominant", ("d_loss_positive_share", "d_loss_tail_level")),
+        Rule("mode_collapse", ("collapse_score_share",)),
+        Rule("mode_collapse", ("diversity_ratio_tail",)),
+        Rule("unstable", ("d_loss_oscillation", "g_loss_oscillation")),
+    ),
+    "bce": (
+        Rule("diverged", ("non_finite_or_exploded_loss_epoch",)),
+        Rule("discriminator_dominant", ("d_loss_tail_median",), ("g_loss_tail_median", "d_real_minus_d_fake")),
+        Rule("mode_collapse", ("d_loss_stuck_high", "d_acc_stuck_at_half", "g_acc_tail_median")),
+        Rule("generator_dominant", ("d_loss_high",), ("d_outputs_near_half",)),
+        Rule("mode_collapse", ("collapse_score_share",)),
+        Rule("unstable", ("d_loss_oscillation", "g_loss_oscillation")),
+    ),
+}
+
+
+def measure(frame: pd.DataFrame, family: str) -> dict[str, tuple[Signal, float]]:
+    """Every signal whose columns the history has, with its value."""
+    out = {}
+    for signal in SIGNALS[family]:
+        if all(c in frame.columns and frame[c].notna().any() for c in signal.needs):
+            with np.errstate(all="ignore"):
+                out[signal.name] = (signal, signal.value(frame))
+    return out
+
+
+def _fired(measured: Mapping[str, tuple[Signal, float]]) -> set[str]:
+    return {name for name, (signal, value) in measured.items() if not math.isnan(value) and signal.fires(value)}
+
+
+def diagnose(frame: pd.DataFrame, family: str = "wgan") -> Diagnosis:
+    """One label for a per-epoch history with at least `epoch`, `d_loss`, `g_loss` columns."""
+    frame = frame.reset_index(drop=True)
+    if len(frame) == 0:
+        return Diagnosis("healthy", family, None, 0.0, (), 0)
+    finite = frame[np.isfinite(frame[["d_loss", "g_loss"]].astype(float)).all(axis=1)]
+    measured = measure(frame, family)
+    fired = _fired(measured)
+    for rule in RULES[family]:
+        if set(rule.all_of) <= fired and (not rule.any_of or fired & set(rule.any_of)):
+            names = [*rule.all_of, *[n for n in rule.any_of if n in fired]]
+            evidence = tuple(_evidence(measured[n]) for n in names)
+            confidence = _confidence(rule, fired, measured)
+            onset = _onset(rule.label, frame if rule.label == "diverged" else finite, measured)
+            return Diagnosis(rule.label, family, onset, confidence, evidence, len(frame))
+    return _healthy(frame, family, measured, fired)
+
+
+def _evidence(item: tuple[Signal, float]) -> Evidence:
+    signal, value = item
+    return Evidence(signal.name, float(value), signal.threshold, signal.source)
+
+
+def _confidence(rule: Rule, fired: set[str], measured: Mapping[str, Any]) -> float:
+    """Required signals give 0.6; the optional ones that could fire and did add the rest."""
+    if rule.label == "diverged":
+        return 1.0
+    optional = [n for n in rule.any_of if n in measured]
+    extra = len([n for n in optional if n in fired]) / len(optional) if optional else 1.0
+    return 0.6 + 0.4 * extra
+
+
+def _healthy(frame: pd.DataFrame, family: str, measured: Mapping[str, tuple[Signal, float]],
+             fired: set[str]) -> Diagnosis:
+    """Healthy: no rule fired. Confidence falls with each warning signal that fired on its own."""
+    required = {n for rule in RULES[family] for n in rule.all_of}  # lone any_of signals (d_loss < 0) are normal
+    warnings = tuple(_evidence(measured[n]) for n in sorted(fired & required))
+    confidence = max(0.3, 1.0 - 0.15 * len(warnings))
+    return Diagnosis("healthy", family, None, confidence, warnings, len(frame))
+
+
+def _onset(label: str, frame: pd.DataFrame, measured: Mapping[str, tuple[Signal, float]]) -> int | None:
+    """The epoch the failure began: the first bad value, the start of g_loss's climb, or of the level shift."""
+    if label == "diverged":
+        return int(measured["non_finite_or_exploded_loss_epoch"][1])
+    if len(frame) == 0:
+        return None
+    column = {"discriminator_dominant": "g_loss", "generator_dominant": "d_loss"}.get(label)
+    if label == "mode_collapse" and "collapse_score" in frame and frame["collapse_score"].notna().any():
+        return _first_sustained(frame, frame["collapse_score"].astype(float) >= COLLAPSED_SCORE)
+    if column is None:
+        column = "d_loss"
+    smooth = frame[column].astype(float).rolling(max(3, len(frame) // 20), min_periods=1, center=True).median()
+    if label == "discriminator_dominant":
+        return int(frame["epoch"].iloc[int(np.argmin(smooth.to_numpy()))])  # the climb starts at its low point
+    if label == "generator_dominant":
+        return _first_sustained(frame, smooth > 0)
+    return _first_sustained(frame, (smooth - smooth.median()).abs() > smooth.abs().median())
+
+
+def _first_sustained(frame: pd.DataFrame, mask: pd.Series) -> int | None:
+    """The first epoch from which the condition holds on at least 80% of the remaining epochs."""
+    values = mask.to_numpy(dtype=bool)
+    rest = np.cumsum(values[::-1])[::-1] / np.arange(len(values), 0, -1)
+    hits = np.flatnonzero(values & (rest >= 0.8))
+    return int(frame["epoch"].iloc[hits[0]]) if len(hits) else None

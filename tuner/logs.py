@@ -1,0 +1,300 @@
+"""Read any GAN run's per-epoch loss log: gantune's own losses.csv, the seed's `epoch,d_loss,g_loss`, the BCE
+tables with accuracies or D's probabilities, and the per-iteration lines a Keras notebook prints.
+
+`read_run` returns one frame per run, one row per epoch (the last row wins when a resumed run repeated an
+epoch), canonical lower-case column names, floats (NaN and +-inf kept: a diverged run is a signal).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from trainables.errors import GantuneError
+
+FAMILIES = ("wgan", "bce")
+LOSS_FILE = "losses.csv"
+BINARY_PROBE = 4096
+HEADER_SHOWN = 80
+
+ALIASES = {
+    "dloss": "d_loss", "loss_d": "d_loss", "discriminator_loss": "d_loss", "critic_loss": "d_loss",
+    "gloss": "g_loss", "loss_g": "g_loss", "generator_loss": "g_loss",
+}
+EPOCH_ALIASES = ("iteration", "iter", "step")
+PROBS_COLUMNS = frozenset({"epoch", "d_loss", "g_loss", "d_real", "d_fake"})
+DELIMITERS = (",", ";", "\t")
+CHECKPOINT_SUFFIXES = (".pt", ".pth")
+
+_NUM = r"[-+]?(?:nan|inf(?:inity)?|\d+\.?\d*(?:e[-+]?\d+)?|\.\d+(?:e[-+]?\d+)?)"
+_PCT = rf"({_NUM})\s*%?"
+LINE_RE = re.compile(
+    rf"(\d+)\s*\[\s*d\s*loss\s*:\s*\(?\s*({_NUM})\s*\)?\s*\(\s*r\s*({_NUM})\s*,\s*f\s*({_NUM})\s*\)\s*\]"
+    rf"\s*\[\s*d\s*acc\s*:\s*\(?\s*{_PCT}\s*\)?\s*\(\s*{_PCT}\s*,\s*{_PCT}\s*\)\s*\]"
+    rf"\s*\[\s*g\s*loss\s*:\s*({_NUM})\s*\]\s*\[\s*g\s*acc\s*:\s*{_PCT}\s*\]",
+    re.IGNORECASE)
+LINE_COLUMNS = ("epoch", "d_loss", "d_loss_real", "d_loss_fake", "d_acc", "d_acc_real", "d_acc_fake",
+                "g_loss", "g_acc")
+
+
+class LogError(GantuneError):
+    """A loss log is missing, empty, binary or holds values that are not numbers."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunLog:
+    """One run's per-epoch log: `frame` sorted by epoch, `family` "wgan" or "bce", `format` the layout read."""
+
+    frame: pd.DataFrame
+    family: str
+    format: str
+    source: Path
+    run_dir: Path | None
+
+
+def read_run(path: str | Path, family: str | None = None) -> RunLog:
+    """Read a losses file, or a run directory's losses.csv; `family` forces "wgan" or "bce"."""
+    _check_family(family)
+    source, run_dir = _locate(Path(path))
+    frame, fmt = _parse(_read_text(source), source)
+    frame = _last_row_per_epoch(frame)
+    return RunLog(frame=frame, family=family or infer_family(frame), format=fmt, source=source, run_dir=run_dir)
+
+
+def find_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """(epoch, path) of the checkpoints in run_dir/checkpoints, sorted; checkpoint_* wins a shared epoch."""
+    folder = Path(run_dir) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    found: dict[int, Path] = {}
+    for path in sorted(folder.iterdir(), key=_checkpoint_rank):
+        epoch = _checkpoint_epoch(path)
+        if epoch is not None and epoch not in found:
+            found[epoch] = path
+    return sorted(found.items())
+
+
+def infer_family(frame: pd.DataFrame) -> str:
+    """"bce" when the log has accuracies, D probabilities or only non-negative losses; else "wgan"."""
+    if any(c in frame for c in ("d_acc", "g_acc")):
+        return "bce"
+    d_loss = _finite(frame, "d_loss")
+    if "d_real" in frame and "d_fake" in frame and _within_unit(frame) and (d_loss >= 0).all():
+        return "bce"
+    if (d_loss < 0).any():
+        return "wgan"
+    return "bce" if (d_loss >= 0).all() and (_finite(frame, "g_loss") >= 0).all() else "wgan"
+
+
+# --- locating and reading the file ---------------------------------------------------------------------------
+
+
+def _check_family(family: str | None) -> None:
+    if family is not None and family not in FAMILIES:
+        raise LogError(f"unknown family {family!r}; valid: {', '.join(FAMILIES)}")
+
+
+def _locate(path: Path) -> tuple[Path, Path | None]:
+    if path.is_dir():
+        return _losses_in(path), path
+    if not path.is_file():
+        raise LogError(f"not found: {path}")
+    parent = path.parent
+    is_run = (parent / "samples").is_dir() or (parent / "checkpoints").is_dir()
+    return path, parent if is_run else None
+
+
+def _losses_in(folder: Path) -> Path:
+    if (folder / LOSS_FILE).is_file():
+        return folder / LOSS_FILE
+    for child in sorted(folder.iterdir()):
+        if child.name.lower() == LOSS_FILE and child.is_file():
+            return child
+    raise LogError(f"no {LOSS_FILE} in {folder}")
+
+
+def _read_text(source: Path) -> str:
+    data = source.read_bytes()
+    if b"\x00" in data[:BINARY_PROBE]:
+        raise LogError(f"{source} is not a text log (binary data)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise LogError(f"{source} is not a text log (binary data)") from None
+    if not text.strip():
+        raise LogError(f"{source} is empty")
+    return text
+
+
+# --- parsing ------------------------------------------------------------------------------------------------
+
+
+def _parse(text: str, source: Path) -> tuple[pd.DataFrame, str]:
+    lines = text.splitlines()
+    header_at = next(i for i, line in enumerate(lines) if line.strip())
+    header = lines[header_at].strip()
+    delimiter = _delimiter(header)
+    columns = _canonical(_split_header(header, delimiter))
+    if "d_loss" in columns and "g_loss" in columns:
+        return _parse_table(lines, header_at, delimiter, columns, source)
+    parsed = _parse_lines(lines)
+    if parsed is not None:
+        return parsed, "bce_lines"
+    shown = header if len(header) <= HEADER_SHOWN else header[:HEADER_SHOWN] + "..."
+    raise LogError(f"{source} has no loss columns (expected epoch,d_loss,g_loss or one of the BCE formats); "
+                   f"header: {shown}")
+
+
+def _delimiter(header: str) -> str:
+    counts = {d: header.count(d) for d in DELIMITERS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else r"\s+"
+
+
+def _split_header(header: str, delimiter: str) -> list[str]:
+    parts = re.split(delimiter, header) if delimiter == r"\s+" else header.split(delimiter)
+    return [p.strip().strip('"').strip("'").strip() for p in parts]
+
+
+def _canonical(names: list[str]) -> list[str]:
+    lowered = [n.lower() for n in names]
+    out = []
+    for name in lowered:
+        target = ALIASES.get(name, name)
+        if name in EPOCH_ALIASES and "epoch" not in lowered:
+            target = "epoch"
+        out.append(name if target != name and target in lowered + out else target)
+    return out
+
+
+def _parse_table(lines: list[str], header_at: int, delimiter: str, columns: list[str],
+                 source: Path) -> tuple[pd.DataFrame, str]:
+    body = "\n".join(lines[header_at:])
+    try:
+        raw = pd.read_csv(io.StringIO(body), sep=delimiter, engine="python", dtype=str, keep_default_na=False,
+                          index_col=False, skipinitialspace=True)
+    except (pd.errors.ParserError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise LogError(f"{source} cannot be read as a table: {reason}") from None
+    if raw.empty:
+        raise LogError(f"{source} has a header but no rows")
+    raw.columns = columns[:len(raw.columns)] + list(raw.columns[len(columns):])
+    raw = raw.loc[:, ~pd.Index(raw.columns).duplicated()].fillna("")
+    line_numbers = _data_line_numbers(lines, header_at)
+    frame = _numeric_table(raw, line_numbers, source)
+    return _scale_percent(frame), _table_format(frame)
+
+
+def _data_line_numbers(lines: list[str], header_at: int) -> list[int]:
+    """1-based file line of each data row (pandas skips blank lines)."""
+    return [i + 1 for i in range(header_at + 1, len(lines)) if lines[i].strip()]
+
+
+def _numeric_table(raw: pd.DataFrame, line_numbers: list[int], source: Path) -> pd.DataFrame:
+    known = set(PROBS_COLUMNS) | set(LINE_COLUMNS) | {"epoch"}
+    columns = {}
+    for name in raw.columns:
+        values = _to_floats(raw[name])
+        if values is None:
+            if name in known:
+                _raise_bad_value(raw[name], line_numbers, source, name)
+            continue  # an extra column that is not numeric (a timestamp, a phase name): not a metric
+        columns[name] = values
+    frame = pd.DataFrame(columns)
+    if "epoch" not in frame:
+        frame.insert(0, "epoch", np.arange(len(frame), dtype=float))
+    _check_epochs(frame["epoch"], line_numbers, source)
+    return frame.assign(epoch=frame["epoch"].astype("int64"))
+
+
+def _to_floats(column: pd.Series) -> pd.Series | None:
+    try:
+        return column.map(_to_float).astype(float)
+    except ValueError:
+        return None
+
+
+def _to_float(value: str) -> float:
+    text = str(value).strip()
+    return math.nan if text == "" else float(text)
+
+
+def _raise_bad_value(column: pd.Series, line_numbers: list[int], source: Path, name: str) -> None:
+    for row, value in enumerate(column):
+        try:
+            _to_float(value)
+        except ValueError:
+            raise LogError(f"{source}: column {name} holds {str(value).strip()!r} on line "
+                           f"{_line_of(row, line_numbers)}, not a number") from None
+
+
+def _check_epochs(epochs: pd.Series, line_numbers: list[int], source: Path) -> None:
+    for row, value in enumerate(epochs):
+        if not math.isfinite(value) or value != int(value) or value < 0:
+            raise LogError(f"{source}: column epoch holds {value!r} on line {_line_of(row, line_numbers)}, "
+                           f"not an epoch number")
+
+
+def _line_of(row: int, line_numbers: list[int]) -> int | str:
+    return line_numbers[row] if row < len(line_numbers) else "?"
+
+
+def _table_format(frame: pd.DataFrame) -> str:
+    if any("acc" in c for c in frame.columns if c.startswith(("d_", "g_"))):
+        return "bce_acc"
+    return "bce_probs" if set(frame.columns) == PROBS_COLUMNS else "seed"
+
+
+def _parse_lines(lines: list[str]) -> pd.DataFrame | None:
+    rows = [m.groups() for m in map(LINE_RE.search, lines) if m]
+    if not rows:
+        return None
+    frame = pd.DataFrame([[float(v) for v in row] for row in rows], columns=list(LINE_COLUMNS))
+    return _scale_percent(frame.assign(epoch=frame["epoch"].astype("int64")))
+
+
+def _scale_percent(frame: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy columns printed as percents (any value above 1) become fractions."""
+    scaled = {c: frame[c] / 100.0 for c in _accuracy_columns(frame) if (_finite(frame, c) > 1.0).any()}
+    return frame.assign(**scaled)
+
+
+def _accuracy_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c.startswith(("d_acc", "g_acc"))]
+
+
+def _last_row_per_epoch(frame: pd.DataFrame) -> pd.DataFrame:
+    kept = frame.drop_duplicates("epoch", keep="last")
+    return kept.sort_values("epoch", kind="stable").reset_index(drop=True)
+
+
+# --- small helpers ------------------------------------------------------------------------------------------
+
+
+def _finite(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column not in frame:
+        return pd.Series(dtype=float)
+    values = frame[column]
+    return values[np.isfinite(values)]
+
+
+def _within_unit(frame: pd.DataFrame) -> bool:
+    both = pd.concat([_finite(frame, "d_real"), _finite(frame, "d_fake")])
+    return bool(((both >= 0) & (both <= 1)).all())
+
+
+def _checkpoint_epoch(path: Path) -> int | None:
+    if not path.is_file() or path.suffix.lower() not in CHECKPOINT_SUFFIXES:
+        return None
+    numbers = re.findall(r"\d+", path.stem)
+    return int(numbers[-1]) if numbers else None
+
+
+def _checkpoint_rank(path: Path) -> tuple[int, str]:
+    return (0 if path.name.lower().startswith("checkpoint") else 1, path.name)

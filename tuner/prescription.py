@@ -1,0 +1,107 @@
+"""The prescription: the remedy ladder applied to a diagnosis and the user's config, and the restart decision."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from search_spaces.remedies import ALIASES, LADDERS, Remedy
+from tuner.diagnosis import Diagnosis
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    stage: int
+    parameter: str  # the name as the user's config spells it (LR_G stays LR_G)
+    old: Any  # None when the config was not given or lacks the key
+    new: Any  # a value, or a rule in words when the old value is unknown ("x0.5", "= LEARNING_RATE_D")
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stage": self.stage, "parameter": self.parameter, "from": self.old, "to": self.new,
+                "reason": self.reason}
+
+
+@dataclasses.dataclass(frozen=True)
+class Restart:
+    mode: str  # "fresh" or "resume"
+    checkpoint: str | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "checkpoint": self.checkpoint, "reason": self.reason}
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    steps: tuple[Step, ...]
+    restart: Restart
+
+    def stage(self, number: int) -> tuple[Step, ...]:
+        return tuple(s for s in self.steps if s.stage == number)
+
+    @property
+    def first_stage(self) -> tuple[Step, ...]:
+        return self.stage(self.steps[0].stage) if self.steps else ()
+
+
+def lookup(config: Mapping[str, Any], name: str) -> tuple[str, Any]:
+    """(the key the config uses for this parameter, its value); (name, None) when absent."""
+    for key in (name, *ALIASES.get(name, ())):
+        if key in config:
+            return key, config[key]
+    return name, None
+
+
+def _bounded(value: Any, remedy: Remedy) -> Any:
+    if remedy.low is not None:
+        value = max(value, remedy.low)
+    if remedy.high is not None:
+        value = min(value, remedy.high)
+    return type(value)(value) if isinstance(value, int | float) else value
+
+
+def _new_value(remedy: Remedy, old: Any, config: Mapping[str, Any]) -> Any:
+    if remedy.op == "set":
+        return remedy.arg
+    if remedy.op == "match":
+        _, other = lookup(config, remedy.arg)
+        return other if other is not None else f"= {remedy.arg}"
+    if old is None or not isinstance(old, int | float):
+        return f"x{remedy.arg}" if remedy.op == "scale" else f"{remedy.arg:+}"
+    value = old * remedy.arg if remedy.op == "scale" else old + remedy.arg
+    return _bounded(int(round(value)) if isinstance(old, int) and not isinstance(old, bool) else value, remedy)
+
+
+def prescribe(diagnosis: Diagnosis, config: Mapping[str, Any] | None = None,
+              checkpoints: list[tuple[int, Path]] | None = None) -> Plan:
+    """The guides' changes for this diagnosis, in ladder order, with old values read from the config."""
+    config = config or {}
+    steps = []
+    for remedy in LADDERS[diagnosis.family].get(diagnosis.label, ()):
+        key, old = lookup(config, remedy.parameter)
+        new = _new_value(remedy, old, config)
+        if old is not None and new == old:
+            continue  # already where the guide wants it
+        steps.append(Step(remedy.stage, key, old, new, remedy.reason))
+    return Plan(tuple(steps), restart(diagnosis, checkpoints or []))
+
+
+def restart(diagnosis: Diagnosis, checkpoints: list[tuple[int, Path]]) -> Restart:
+    """Fresh when the failure began at the start (000: Adam's moments are poisoned); else resume from the last
+    checkpoint before the onset (004: load epoch 40 when it collapsed at 90)."""
+    if diagnosis.label == "healthy":
+        if checkpoints:
+            return Restart("resume", str(checkpoints[-1][1]), "healthy: continue from the latest checkpoint")
+        return Restart("fresh", None, "healthy, and no checkpoint to continue from")
+    if diagnosis.from_start or diagnosis.onset_epoch is None:
+        return Restart("fresh", None, "000: the failure began at the start; the optimiser's moment estimates "
+                                      "are shaped by it and cannot recover")
+    before = [(e, p) for e, p in checkpoints if e < diagnosis.onset_epoch]
+    if not before:
+        return Restart("fresh", None, f"no checkpoint before the onset at epoch {diagnosis.onset_epoch}")
+    epoch, path = before[-1]
+    return Restart("resume", str(path), f"004: resume from epoch {epoch}, before the onset at epoch "
+                                        f"{diagnosis.onset_epoch}, with the new settings")
