@@ -56,7 +56,7 @@ def search(args: argparse.Namespace) -> None:
     study.enqueue_trial({k: defaults[k] for k in TOY2D_SPACE})  # the seed config first, as the sweep does
 
     def objective(trial: optuna.Trial) -> float:
-        overrides = {**suggest(trial, TOY2D_SPACE), "num_epochs": args.epochs}
+        overrides = {**tie(suggest(trial, TOY2D_SPACE)), "num_epochs": args.epochs}
         start = time.perf_counter()
         m = _train_toy(overrides, args.data, args.seed, f"search{trial.number}")
         for key in ("modes_captured", "high_quality_pct", "reverse_kl"):

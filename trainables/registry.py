@@ -9,6 +9,7 @@ from typing import Any
 from torch import nn
 
 from search_spaces import defaults
+from search_spaces.spaces import TOY2D_SPACE, WGAN_SPACE, Param
 from trainables.config import GanConfig
 from trainables.errors import ConfigError
 from trainables.losses import WganGp
@@ -24,6 +25,7 @@ class ModelSpec:
     defaults: Mapping[str, Any]  # the seed config, field name -> value
     presets: Mapping[str, Mapping[str, Any]]  # preset name -> overrides on the defaults
     data_kind: str  # "image" or "points": which datasets it trains on
+    space: Mapping[str, Param]  # what `gantune sweep` searches by default
 
 
 def _wgan_gp(cfg: GanConfig) -> WganGp:
@@ -33,11 +35,11 @@ def _wgan_gp(cfg: GanConfig) -> WganGp:
 _MODELS: dict[str, ModelSpec] = {
     spec.name: spec for spec in (
         ModelSpec("wgan_small", wgan_small.build_generator, wgan_small.build_critic, _wgan_gp,
-                  defaults.WGAN_SMALL, defaults.PRESETS["wgan_small"], "image"),
+                  defaults.WGAN_SMALL, defaults.PRESETS["wgan_small"], "image", WGAN_SPACE),
         ModelSpec("wgan_large", wgan_large.build_generator, wgan_large.build_critic, _wgan_gp,
-                  defaults.WGAN_LARGE, defaults.PRESETS["wgan_large"], "image"),
+                  defaults.WGAN_LARGE, defaults.PRESETS["wgan_large"], "image", WGAN_SPACE),
         ModelSpec("toy2d", toy2d.build_generator, toy2d.build_critic, _wgan_gp,
-                  defaults.TOY2D, defaults.PRESETS["toy2d"], "points"),
+                  defaults.TOY2D, defaults.PRESETS["toy2d"], "points", TOY2D_SPACE),
     )
 }
 

@@ -105,14 +105,19 @@ def resumed_config(state: dict, overrides: dict) -> GanConfig:
     return GanConfig(**{**saved, **overrides})
 
 
-def train(cfg: GanConfig, out_dir: Path, device: torch.device, resume: dict | None = None,
-          on_epoch: EpochCallback | None = None) -> Trainer:
-    """Train until cfg.num_epochs, writing the run directory; returns the trainer at the end."""
+def make_trainer(cfg: GanConfig, device: torch.device) -> Trainer:
+    """A fresh trainer on the config's dataset, checking that the model trains on that kind of data."""
     data = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.seed, cfg.dataset_size)
     kind = get_model(cfg.model).data_kind
     if data.kind != kind:
         raise ConfigError(f"model {cfg.model} trains on {kind} data, but dataset {cfg.data!r} holds {data.kind}")
-    trainer = Trainer(cfg, data, placement(cfg, device, data.kind == "image"))
+    return Trainer(cfg, data, placement(cfg, device, data.kind == "image"))
+
+
+def train(cfg: GanConfig, out_dir: Path, device: torch.device, resume: dict | None = None,
+          on_epoch: EpochCallback | None = None) -> Trainer:
+    """Train until cfg.num_epochs, writing the run directory; returns the trainer at the end."""
+    trainer = make_trainer(cfg, device)
     paths = RunPaths(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if resume is not None:
@@ -129,13 +134,20 @@ def train(cfg: GanConfig, out_dir: Path, device: torch.device, resume: dict | No
 
 
 def _save_outputs(trainer: Trainer, paths: RunPaths, epoch: int) -> None:
-    cfg, last = trainer.cfg, epoch == trainer.cfg.num_epochs - 1
-    if last or (epoch + 1) % cfg.sample_every == 0:
-        samples = trainer.samples()
-        picture = grid_array(samples[:64]) if trainer.images else scatter_array(samples, trainer.data)
-        save_png(picture, paths.sample(epoch))
-    if last or (epoch + 1) % cfg.checkpoint_every == 0:
+    save_samples(trainer, paths, epoch)
+    if epoch == trainer.cfg.num_epochs - 1 or (epoch + 1) % trainer.cfg.checkpoint_every == 0:
         save_checkpoint(trainer, paths.checkpoint(epoch))
+
+
+def save_samples(trainer: Trainer, paths: RunPaths, epoch: int) -> Path | None:
+    """The epoch's sample grid (a scatter plot for points) when one is due; its path, else None."""
+    cfg = trainer.cfg
+    if epoch != cfg.num_epochs - 1 and (epoch + 1) % cfg.sample_every != 0:
+        return None
+    samples = trainer.samples()
+    picture = grid_array(samples[:64]) if trainer.images else scatter_array(samples, trainer.data)
+    save_png(picture, paths.sample(epoch))
+    return paths.sample(epoch)
 
 
 def save_checkpoint(trainer: Trainer, path: Path) -> None:

@@ -19,11 +19,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _commands() -> dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]]:
-    from tuner import autofix_command, evaluate_command, train_command
+    from tuner import autofix_command, evaluate_command, sweep_command, train_command
 
     return {"train": (train_command.add_arguments, train_command.run),
             "evaluate": (evaluate_command.add_arguments, evaluate_command.run),
-            "autofix": (autofix_command.add_arguments, autofix_command.run)}
+            "autofix": (autofix_command.add_arguments, autofix_command.run),
+            "sweep": (sweep_command.add_arguments, sweep_command.run)}
 
 
 def build_parser() -> argparse.ArgumentParser:

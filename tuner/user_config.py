@@ -106,3 +106,18 @@ def write(path: Path, new_text: str) -> Path:
     tmp.write_text(new_text)
     tmp.replace(path)
     return backup
+
+
+def read_mapping(path: Path, what: str = "file") -> dict[str, Any]:
+    """A JSON, YAML or TOML file that must hold a mapping, keys as written."""
+    if not path.is_file():
+        raise ConfigError(f"{what} not found: {path}")
+    if path.suffix.lower() not in (".json", ".yaml", ".yml", ".toml"):
+        raise ConfigError(f"{what} {path} must be .json, .yaml, .yml or .toml")
+    try:
+        data = _parse(path, path.read_text())
+    except Exception as err:  # json and toml raise ValueErrors, yaml its own YAMLError
+        raise ConfigError(f"{what} {path} cannot be read: {str(err).splitlines()[0][:120]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} {path} must hold key-value pairs")
+    return data

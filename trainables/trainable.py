@@ -1,0 +1,104 @@
+"""The Ray Tune trainable: one trial is one Trainer on the sweep's base config plus the trial's search values.
+
+Every epoch it reports the trainer's metrics, the diagnosis core's label for the history so far (with its
+onset, confidence, evidence and how many epochs in a row it has held), and `quality` carried forward from the
+last epoch it was measured, so ASHA and Optuna always see the objective. It writes the seed run layout
+(config.json, losses.csv, samples/) into the trial directory, and a Tune checkpoint every CHECKPOINT_EVERY
+epochs and at the end, from which a killed trial or an interrupted sweep continues bit-for-bit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from search_spaces.spaces import resolve
+from trainables.config import GanConfig, write_config
+from trainables.device import resolve_device
+from trainables.run import LossLog, RunPaths, make_trainer, save_samples
+from trainables.trainer import Trainer
+from tuner.diagnosis import diagnose
+
+QUALITY_FLOOR = -1.0  # the objective before the first measurement, and for non-finite samples
+STATE_FILE = "trial.pt"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialSetup:
+    base: Mapping[str, Any]  # the sweep's resolved base config (field names)
+    threads: int = 1  # torch intra-op threads: the trial's CPU share
+
+
+def trial_config(setup: TrialSetup, values: Mapping[str, Any]) -> GanConfig:
+    return GanConfig(**resolve(setup.base, values))
+
+
+class Report:
+    """The per-epoch report: metrics, the diagnosis of the history so far, and the carried objective."""
+
+    def __init__(self, state: Mapping[str, Any] | None = None) -> None:
+        state = state or {}
+        self.history: list[dict[str, float]] = list(state.get("history", []))
+        self.streak = int(state.get("streak", 0))
+        self.label = str(state.get("label", ""))
+        self.quality = float(state.get("quality", QUALITY_FLOOR))
+
+    def state(self) -> dict[str, Any]:
+        return {"history": self.history, "streak": self.streak, "label": self.label, "quality": self.quality}
+
+    def add(self, row: dict[str, float], family: str = "wgan") -> dict[str, Any]:
+        self.history.append(row)
+        diagnosis = diagnose(pd.DataFrame(self.history), family)
+        self.streak = self.streak + 1 if diagnosis.label == self.label else 1
+        self.label = diagnosis.label
+        measured = "quality" in row and math.isfinite(row["quality"])
+        if measured:
+            self.quality = row["quality"]
+        return {**row, "quality": self.quality, "quality_measured": float(measured),
+                "diagnosis": diagnosis.label, "diagnosis_streak": self.streak,
+                "diagnosis_onset": -1 if diagnosis.onset_epoch is None else diagnosis.onset_epoch,
+                "diagnosis_confidence": diagnosis.confidence,
+                "diagnosis_evidence": json.dumps([e.to_dict() for e in diagnosis.evidence])}
+
+
+def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
+    """Ray Tune function trainable (bind `setup` with tune.with_parameters)."""
+    from ray import tune
+
+    torch.set_num_threads(max(1, setup.threads))
+    cfg = trial_config(setup, config)
+    trainer = make_trainer(cfg, resolve_device("auto"))
+    paths = RunPaths(Path(tune.get_context().get_trial_dir()))
+    paths.root.mkdir(parents=True, exist_ok=True)
+    report = Report(_restore(trainer, tune.get_checkpoint()))
+    write_config(cfg, paths.config)
+    log = LossLog(paths.losses, keep_epochs=trainer.epoch)
+    while trainer.epoch < cfg.num_epochs:
+        row = trainer.train_epoch()
+        log.append(row)
+        epoch = int(row["epoch"])
+        sample = save_samples(trainer, paths, epoch)
+        metrics = {**report.add(row), "sample_png": str(sample.resolve()) if sample else ""}
+        if epoch == cfg.num_epochs - 1 or (epoch + 1) % cfg.checkpoint_every == 0:
+            with tempfile.TemporaryDirectory() as tmp:
+                torch.save({"trainer": trainer.state_dict(), "report": report.state()}, Path(tmp) / STATE_FILE)
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+        else:
+            tune.report(metrics)
+
+
+def _restore(trainer: Trainer, checkpoint: Any) -> dict[str, Any] | None:
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as folder:
+        state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
+    trainer.load_state_dict(state["trainer"])
+    return state["report"]

@@ -1,0 +1,71 @@
+"""gantune's policy plugged into Ray Tune: the collapse Stopper and an Optuna searcher that tells TPE the truth.
+
+Ray's OptunaSearch tells Optuna that every stopped trial COMPLETED with its last value, so TPE would learn a
+collapsed trial's early quality as a real result. Here a trial the diagnosis core stopped (diverged, collapsed)
+is told as FAIL with the reason in its user attributes, a trial ASHA stopped as PRUNED (TPE ranks those by
+their last intermediate value, which is what they are), and only a trial that ran its epochs as COMPLETE.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from optuna.trial import TrialState
+from ray.tune import Stopper
+from ray.tune.search.optuna import OptunaSearch
+
+from tuner.stopping import StopPolicy, outcome, stop_decision
+
+log = logging.getLogger(__name__)
+
+
+class CollapseStopper(Stopper):
+    """Stops a trial the moment `stop_decision` calls it diverged or collapsed."""
+
+    def __init__(self, policy: StopPolicy) -> None:
+        self.policy = policy
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return stop_decision(result, self.policy) is not None
+
+    def stop_all(self) -> bool:
+        return False
+
+
+class HonestOptunaSearch(OptunaSearch):
+    def __init__(self, *args, policy: StopPolicy, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.policy = policy
+        self.last: dict[str, dict] = {}  # trial id -> its last report (saved with the searcher's state)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self.last[trial_id] = result
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        value = result.get(self.metric)
+        if isinstance(value, int | float) and value == value:  # Optuna refuses NaN intermediate values
+            self._ot_trials[trial_id].report(float(value), result["training_iteration"])
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        result = result or self.last.get(trial_id)
+        verdict = outcome(result, self.policy, error)
+        ot_trial = self._ot_trials[trial_id]
+        for key, value in (("status", verdict.status), ("label", verdict.label), ("reason", verdict.reason[:500]),
+                           ("epoch", verdict.epoch)):
+            ot_trial.set_user_attr(key, value)
+        state = TrialState[verdict.optuna_state]
+        value = (result or {}).get(self.metric)
+        try:
+            if state == TrialState.COMPLETE and isinstance(value, int | float) and value == value:
+                self._ot_study.tell(ot_trial, float(value), state=state)
+            else:
+                self._ot_study.tell(ot_trial, state=TrialState.FAIL if state == TrialState.COMPLETE else state)
+        except Exception as err:  # Optuna refuses a second tell; never let bookkeeping end a sweep
+            log.warning("optuna tell for %s failed: %s", trial_id, err)
+        self._completed_trials.add(trial_id)
+        self.last.pop(trial_id, None)
+
+    def study(self):
+        return self._ot_study

@@ -1,0 +1,288 @@
+"""A sweep: Ray Tune runs the trials, Optuna's TPE chooses them, the diagnosis core stops the doomed ones,
+ASHA stops the poor ones, and MLflow records everything. `run_sweep` is the library entry point behind
+`gantune sweep`; it returns a `Summary` read back from Ray's results with the same policy the stopper used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import os
+import socket
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from search_spaces.spaces import Param, seed_point
+from trainables.config import write_config
+from trainables.errors import ConfigError
+from trainables.trainable import TrialSetup, train_trial, trial_config
+from tuner.stopping import StopPolicy, Verdict, outcome
+from tuner.tracking import Store, dumps
+
+METRIC, MODE = "quality", "max"
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSettings:
+    model: str
+    base: Mapping[str, Any]  # resolved base config, field names (preset, --set and --epochs applied)
+    space: Mapping[str, Param]
+    name: str
+    trials: int = 8
+    concurrency: int = 2
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    seed: int = 0
+    storage: Path = Path("sweeps")
+    tracking_uri: str = ""
+    experiment: str = "gantune"
+    address: str | None = None
+    resume: bool = False
+    points: tuple[Mapping[str, Any], ...] = ()  # extra configs to try first, in search coordinates
+    stopper: bool = True  # the diagnosis-core stopper (off only for comparisons)
+    asha: bool = True
+    max_failures: int = 2
+    progress_every: float = 20.0
+    command: str = ""
+    preset: str = ""
+
+    @property
+    def epochs(self) -> int:
+        return int(self.base["num_epochs"])
+
+    @property
+    def path(self) -> Path:
+        return self.storage.resolve() / self.name
+
+    @property
+    def policy(self) -> StopPolicy:
+        return StopPolicy(self.epochs)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialOutcome:
+    name: str  # t003_1c26c9bc
+    trial_id: str
+    values: Mapping[str, Any]
+    verdict: Verdict
+    quality: float
+    epochs_run: int
+    path: str
+    checkpoint: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    settings: SweepSettings
+    trials: tuple[TrialOutcome, ...]
+    best: TrialOutcome | None
+    best_config_path: Path | None
+    parent_run_id: str
+
+    @property
+    def counts(self) -> Counter:
+        return Counter(t.verdict.status for t in self.trials)
+
+    def epochs_saved(self, collapsed: bool) -> int:
+        return sum(self.settings.epochs - t.epochs_run for t in self.trials
+                   if t.verdict.collapsed == collapsed and t.verdict.status.startswith(("stopped:", "diverged")))
+
+    def table(self) -> str:
+        rows = ["| trial | status | epochs | quality | reason |", "|---|---|---|---|---|"]
+        for t in sorted(self.trials, key=lambda t: t.name):
+            rows.append(f"| {t.name} | {t.verdict.status} | {t.epochs_run} | {t.quality:.4g} | "
+                        f"{t.verdict.reason[:200].replace('|', '/')} |")
+        return "\n".join(rows)
+
+
+# ----- Ray -------------------------------------------------------------------------------------------------------
+def start_ray(address: str | None) -> None:
+    """Join `address` (or RAY_ADDRESS), else start a local Ray sized to this machine."""
+    import ray
+
+    _quiet()
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address and address != "auto":
+        _check_address(address)
+    quiet = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False,
+             "configure_logging": True}
+    try:
+        if address:
+            ray.init(address=address, **{k: v for k, v in quiet.items() if k != "include_dashboard"})
+        else:
+            ray.init(**quiet)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        raise ConfigError(f"cannot join the Ray cluster at {address}: {str(err).splitlines()[0][:200]}") from None
+
+
+def _quiet() -> None:
+    """gantune prints its own trial table: Ray's, Optuna's and MLflow's chatter would bury it."""
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    import mlflow  # noqa: F401  (mlflow sets its logger's level when imported: import it first)
+    import optuna
+
+    for name in ("ray", "ray.tune", "ray.train", "mlflow", "optuna", "alembic"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+def _check_address(address: str) -> None:
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=5):
+            pass
+    except (OSError, ValueError):
+        raise ConfigError(f"Ray cluster address {address} is not reachable (expected HOST:PORT of a running "
+                          f"`ray start --head`)") from None
+
+
+def _trainable(settings: SweepSettings):
+    from ray import tune
+
+    threads = max(1, int(settings.cpus_per_trial))
+    setup = TrialSetup(base=dict(settings.base), threads=threads)
+    return tune.with_resources(tune.with_parameters(train_trial, setup=setup),
+                               {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
+
+
+def _tuner(settings: SweepSettings, callbacks: list):
+    from optuna.samplers import TPESampler
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    from search_spaces.spaces import DefineByRun
+    from tuner.ray_hooks import CollapseStopper, HonestOptunaSearch
+    from tuner.sweep_callbacks import trial_dirname
+
+    policy = settings.policy
+    points = [seed_point(settings.space, settings.base), *map(dict, settings.points)]
+    sampler = TPESampler(seed=settings.seed, n_startup_trials=min(10, max(3, settings.trials // 3)))
+    searcher = HonestOptunaSearch(space=DefineByRun(settings.space), metric=METRIC, mode=MODE,
+                                  points_to_evaluate=points, sampler=sampler, policy=policy)
+    every = int(settings.base.get("quality_every") or 1)
+    scheduler = (ASHAScheduler(time_attr="training_iteration", metric=METRIC, mode=MODE, max_t=settings.epochs,
+                               grace_period=min(max(every, 1), settings.epochs), reduction_factor=3)
+                 if settings.asha else FIFOScheduler())
+    run_config = tune.RunConfig(
+        name=settings.name, storage_path=str(settings.storage.resolve()), callbacks=callbacks, verbose=0,
+        stop=CollapseStopper(policy) if settings.stopper else None,
+        failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2))
+    tune_config = tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=settings.trials,
+                                  max_concurrent_trials=settings.concurrency, trial_dirname_creator=trial_dirname,
+                                  trial_name_creator=trial_dirname)
+    return tune.Tuner(_trainable(settings), tune_config=tune_config, run_config=run_config)
+
+
+# ----- the sweep -------------------------------------------------------------------------------------------------
+def run_sweep(settings: SweepSettings, store: Store) -> Summary:
+    from ray import tune
+
+    from tuner.sweep_callbacks import ProgressTable, SweepTracker
+
+    _check_paths(settings)
+    parent_id = _parent(settings, store)
+    config_of = functools.partial(trial_config, TrialSetup(base=dict(settings.base)))
+    callbacks = [SweepTracker(store, settings.name, parent_id, settings.model, settings.policy, config_of,
+                              seed_point(settings.space, settings.base)),
+                 ProgressTable(settings.policy, settings.progress_every)]
+    if settings.resume:
+        tuner = tune.Tuner.restore(str(settings.path), trainable=_trainable(settings), resume_unfinished=True,
+                                   resume_errored=True)
+    else:
+        tuner = _tuner(settings, callbacks)
+    grid = tuner.fit()
+    return _summarise(settings, grid, store, parent_id)
+
+
+def _check_paths(settings: SweepSettings) -> None:
+    from ray import tune
+
+    exists = settings.path.exists()
+    if settings.resume and not (exists and tune.Tuner.can_restore(str(settings.path))):
+        raise ConfigError(f"no sweep to resume at {settings.path}")
+    if not settings.resume and exists:
+        raise ConfigError(f"sweep {settings.name!r} already exists at {settings.path}; use --resume to continue "
+                          f"it or --name for a new one")
+
+
+def _parent(settings: SweepSettings, store: Store) -> str:
+    run_id, created = store.run(settings.name, {"sweep": settings.name, "kind": "sweep"})
+    if created:
+        params = {"model": settings.model, "preset": settings.preset, "trials": settings.trials,
+                  "epochs": settings.epochs, "concurrency": settings.concurrency, "seed": settings.seed,
+                  "cpus_per_trial": settings.cpus_per_trial, "gpus_per_trial": settings.gpus_per_trial}
+        space = {k: p.describe() for k, p in settings.space.items()}
+        store.log(run_id, params=params, tags={"gantune.command": settings.command, "gantune.space": dumps(space),
+                                               "gantune.storage": str(settings.path)})
+        settings.path.mkdir(parents=True, exist_ok=True)
+        (settings.path.parent / f"{settings.name}.space.json").write_text(dumps(space) + "\n")
+    return run_id
+
+
+def _summarise(settings: SweepSettings, grid: Any, store: Store, parent_id: str) -> Summary:
+    policy = settings.policy
+    trials = []
+    for result in grid:
+        metrics = result.metrics or {}
+        verdict = outcome(metrics, policy, error=result.error is not None)
+        epoch = metrics.get("epoch")
+        trials.append(TrialOutcome(
+            name=Path(result.path).name, trial_id=str(metrics.get("trial_id", "")), values=dict(result.config or {}),
+            verdict=verdict, quality=float(metrics.get(METRIC, float("nan"))),
+            epochs_run=int(epoch) + 1 if epoch is not None else 0, path=str(result.path),
+            checkpoint=result.checkpoint.path if result.checkpoint else None))
+    best = _best(trials)
+    best_path = None
+    if best is not None:
+        best_path = settings.path / "best_config.json"
+        write_config(trial_config(TrialSetup(base=dict(settings.base)), best.values), best_path)
+    summary = Summary(settings, tuple(trials), best, best_path, parent_id)
+    _record(summary, store)
+    return summary
+
+
+def _best(trials: list[TrialOutcome]) -> TrialOutcome | None:
+    """The highest quality among healthy trials that ran to the end; failing that, among any that completed."""
+    for ok in (lambda t: t.verdict.status == "healthy", lambda t: t.verdict.optuna_state == "COMPLETE"):
+        pool = [t for t in trials if ok(t) and t.quality == t.quality]
+        if pool:
+            return max(pool, key=lambda t: t.quality)
+    return None
+
+
+def _record(summary: Summary, store: Store) -> None:
+    counts = summary.counts
+    metrics = {"trials": len(summary.trials), "best_quality": summary.best.quality if summary.best else float("nan"),
+               "epochs_saved_by_stopper": summary.epochs_saved(True),
+               "epochs_saved_by_asha": summary.epochs_saved(False),
+               **{f"n_{status.replace(':', '_')}": n for status, n in counts.items()}}
+    tags = {"gantune.best_trial": summary.best.name if summary.best else ""}
+    store.log(summary.parent_run_id, metrics, tags=tags)
+    folder = summary.settings.path
+    (folder / "summary.md").write_text(summary.table() + "\n")
+    (folder / "summary.json").write_text(json.dumps(
+        {"best": summary.best.name if summary.best else None, "counts": dict(counts),
+         "trials": [{"name": t.name, "trial_id": t.trial_id, "values": t.values, "quality": t.quality,
+                     "epochs_run": t.epochs_run, **t.verdict.to_dict()} for t in summary.trials]},
+        indent=2, default=str) + "\n")
+    for path in (folder / "summary.md", folder / "summary.json", summary.best_config_path):
+        if path is not None:
+            store.artifact(summary.parent_run_id, path)
+    _log_best_checkpoints(summary, store)
+    store.end(summary.parent_run_id)
+
+
+def _log_best_checkpoints(summary: Summary, store: Store, top: int = 3) -> None:
+    ranked = sorted((t for t in summary.trials if t.verdict.status == "healthy" and t.checkpoint),
+                    key=lambda t: -t.quality)[:top]
+    for t in ranked:
+        run_id = store.find(sweep=summary.settings.name, trial_id=t.trial_id)
+        if run_id:
+            store.client.log_artifacts(run_id, t.checkpoint, "checkpoint")
+

@@ -1,0 +1,165 @@
+"""Ray Tune callbacks of a sweep, run in the driver: MLflow child runs per trial, and the live trial table."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+
+from search_spaces.spaces import DERIVED
+from trainables.metrics import COLUMNS
+from tuner.stopping import StopPolicy, outcome
+from tuner.tracking import Store
+
+# what a trial logs to MLflow each epoch, besides COLUMNS
+REPORT_METRICS = ("diagnosis_streak", "diagnosis_confidence", "diagnosis_onset")
+
+
+def trial_number(trial: Any) -> int:
+    """Ray's 1-based trial counter (the head of the trial's experiment tag)."""
+    head = str(getattr(trial, "experiment_tag", "")).split("_", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+def trial_dirname(trial: Any) -> str:
+    """`t003_1c26c9bc`: the trial's directory under the sweep, and its short name everywhere."""
+    return f"t{trial_number(trial):03d}_{trial.trial_id}"
+
+
+def trial_name(model: str, trial: Any, values: Mapping[str, Any], seed: Mapping[str, Any]) -> str:
+    """`wgan_large-t003 n_critic=2 learning_rate_d=3.1e-04`: the values that differ from the seed config."""
+    changed = [f"{k}={_short(v)}" for k, v in values.items() if k not in seed or seed[k] != v]
+    label = " ".join(changed[:4]) + (" ..." if len(changed) > 4 else "") if changed else "seed config"
+    return f"{model}-t{trial_number(trial):03d} {label}"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if 1e-3 <= abs(value) < 1e4 or value == 0 else f"{value:.2e}"
+    return str(value)
+
+
+class SweepTracker(Callback):
+    """One MLflow child run per trial under the sweep's parent run."""
+
+    def __init__(self, store: Store, sweep: str, parent_id: str, model: str, policy: StopPolicy,
+                 config_of: Any, seed: Mapping[str, Any]) -> None:
+        self.store, self.sweep, self.parent_id, self.model = store, sweep, parent_id, model
+        self.policy, self.config_of, self.seed = policy, config_of, dict(seed)
+        self.runs: dict[str, str] = {}
+        self.pending: dict[str, list[tuple[str, int]]] = {}  # sample grids not yet readable
+
+    def _run(self, trial: Any) -> str:
+        if trial.trial_id not in self.runs:
+            name = trial_name(self.model, trial, trial.config, self.seed)
+            run_id, created = self.store.run(name, {"sweep": self.sweep, "trial_id": trial.trial_id}, self.parent_id)
+            self.runs[trial.trial_id] = run_id
+            if created:
+                cfg = self.config_of(trial.config)
+                params = {**cfg.to_dict(), **{k.upper(): v for k, v in trial.config.items() if k in DERIVED}}
+                self.store.log(run_id, params=params, tags={"gantune.status": "running", "gantune.model": self.model,
+                                                            "gantune.trial": trial_number(trial),
+                                                            "gantune.search_values": dict(trial.config)})
+        return self.runs[trial.trial_id]
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info) -> None:
+        self._run(trial)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info) -> None:
+        run_id, epoch = self._run(trial), int(result.get("epoch", 0))
+        keys = [k for k in COLUMNS + REPORT_METRICS if k != "epoch"]
+        metrics = {k: result[k] for k in keys if k in result}
+        if not result.get("quality_measured"):
+            metrics.pop("quality", None)  # carried forward for ASHA, not a new measurement
+        self.store.log(run_id, metrics, step=epoch, tags={"gantune.diagnosis": result.get("diagnosis", "")})
+        if result.get("sample_png"):
+            self.pending.setdefault(trial.trial_id, []).append((result["sample_png"], epoch))
+        self._log_images(trial, run_id)
+
+    def _log_images(self, trial: Any, run_id: str) -> None:
+        """Sample grids, read where the trial wrote them (this node) or where Ray synced them (storage)."""
+        waiting = []
+        for path, epoch in self.pending.pop(trial.trial_id, []):
+            places = [Path(path)] + ([Path(trial.path) / "samples" / Path(path).name] if trial.path else [])
+            if not any(self.store.image(run_id, p, "samples", epoch) for p in places if p.is_file()):
+                waiting.append((path, epoch))
+        if waiting:
+            self.pending[trial.trial_id] = waiting
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info) -> None:
+        self._finish(trial, error=False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info) -> None:
+        self._finish(trial, error=True)
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info) -> None:
+        self.store.log(self._run(trial), tags={"gantune.retries": trial.num_failures})
+
+    def _finish(self, trial: Any, error: bool) -> None:
+        verdict = outcome(trial.last_result, self.policy, error)
+        reason = verdict.reason if not error else f"{verdict.reason}: {_error_line(trial)}"
+        tags = {"gantune.status": verdict.status, "gantune.diagnosis": verdict.label,
+                "gantune.stop_reason": reason, "gantune.stop_epoch": verdict.epoch,
+                "gantune.evidence": (trial.last_result or {}).get("diagnosis_evidence", "[]")}
+        run_id = self._run(trial)
+        self._log_images(trial, run_id)
+        self.store.log(run_id, tags=tags)
+        self.store.end(run_id, "FAILED" if error else "KILLED" if verdict.collapsed else "FINISHED")
+
+
+def _error_line(trial: Any) -> str:
+    path = getattr(trial, "error_file", None) or ""
+    try:
+        lines = [ln for ln in Path(path).read_text().splitlines() if ln.strip()]
+    except OSError:
+        return "see the trial's error file"
+    return lines[-1][:300] if lines else "see the trial's error file"
+
+
+class ProgressTable(Callback):
+    """A trial table every `every` seconds, and one line per finished trial with its status and reason."""
+
+    def __init__(self, policy: StopPolicy, every: float = 20.0, stream: Any = None) -> None:
+        self.policy, self.every = policy, every
+        self.stream = stream
+        self.last_print = 0.0
+
+    def _out(self, text: str) -> None:
+        print(text, file=self.stream or sys.stdout, flush=True)
+
+    def on_step_end(self, iteration: int, trials: list, **info) -> None:
+        now = time.monotonic()
+        if now - self.last_print >= self.every and any("epoch" in (t.last_result or {}) for t in trials):
+            self.last_print = now
+            self._out(table(trials, self.policy))
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info) -> None:
+        verdict = outcome(trial.last_result, self.policy)
+        quality = (trial.last_result or {}).get("quality", float("nan"))
+        self._out(f"  t{trial_number(trial):03d} {verdict.status} at epoch {verdict.epoch} "
+                  f"(quality {quality:.4g}): {verdict.reason[:160]}")
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info) -> None:
+        self._out(f"  t{trial_number(trial):03d} error: {_error_line(trial)}")
+
+
+def table(trials: list, policy: StopPolicy) -> str:
+    head = f"{'trial':<6} {'state':<11} {'epoch':>7} {'d_loss':>9} {'g_loss':>9} {'collapse':>8} " \
+           f"{'quality':>8}  diagnosis"
+    lines = [head]
+    for trial in sorted(trials, key=trial_number):
+        r = trial.last_result or {}
+        if "epoch" not in r:
+            lines.append(f"t{trial_number(trial):03d}  {trial.status:<11}")
+            continue
+        status = outcome(r, policy).status if trial.status == "TERMINATED" else trial.status
+        lines.append(f"t{trial_number(trial):03d}  {status[:11]:<11} {int(r.get('epoch', 0)) + 1:>3}/"
+                     f"{policy.max_epochs:<3} {r.get('d_loss', math.nan):>9.3f} {r.get('g_loss', math.nan):>9.3f} "
+                     f"{int(r.get('collapse_score', 0)):>5}/14 {r.get('quality', math.nan):>8.4f}  "
+                     f"{r.get('diagnosis', '')} x{r.get('diagnosis_streak', 0)}")
+    return "\n".join(lines)

@@ -1,0 +1,144 @@
+"""MLflow tracking written by gantune itself: one parent run per sweep, one child run per trial.
+
+Only the driver writes (a Ray Tune callback), so concurrent trials never contend for a SQLite store. Each
+epoch's metrics, the diagnosis tag and the sample grid go in one batch per trial result. Runs are found again
+by their tags (`gantune.sweep`, `gantune.trial_id`), so a resumed sweep re-attaches instead of duplicating.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from trainables.errors import ConfigError
+
+DEFAULT_DB = "mlflow.db"
+DEFAULT_ARTIFACTS = "mlartifacts"
+TAG = "gantune"
+
+
+def tracking_uri(given: str | None = None) -> str:
+    """--tracking-uri, else MLFLOW_TRACKING_URI, else a SQLite file in the working directory."""
+    uri = given or os.environ.get("MLFLOW_TRACKING_URI")
+    return uri or f"sqlite:///{Path(DEFAULT_DB).resolve()}"
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """One clear error now, instead of retries and a traceback later."""
+    if uri.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as answer:
+                answer.read()
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            reason = getattr(err, "reason", err)
+            raise ConfigError(f"MLflow tracking server {uri} is not reachable ({reason})") from None
+    elif uri.startswith("sqlite:///"):
+        folder = Path(uri.removeprefix("sqlite:///")).parent
+        if not folder.is_dir():
+            raise ConfigError(f"tracking URI {uri}: folder {folder} does not exist")
+    elif uri.startswith("file:") or "://" not in uri:
+        raise ConfigError(f"tracking URI {uri!r}: MLflow 3.13+ refuses the file store; use sqlite:///PATH.db "
+                          f"or an http(s) server")
+
+
+def ui_command(uri: str) -> str:
+    if uri.startswith("sqlite:///"):
+        return f"gantune ui --tracking-uri {uri}   (or: mlflow ui --backend-store-uri {uri})"
+    return f"open {uri}"
+
+
+class Store:
+    """The sweep's experiment in one MLflow store; the client is made on first use, so the object pickles."""
+
+    def __init__(self, uri: str, experiment: str) -> None:
+        self.uri, self.experiment = uri, experiment
+        self._client = None
+        self._experiment_id: str | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"uri": self.uri, "experiment": self.experiment, "_client": None, "_experiment_id": None}
+
+    @property
+    def client(self):
+        if self._client is None:
+            from mlflow import MlflowClient
+
+            self._client = MlflowClient(self.uri)
+        return self._client
+
+    @property
+    def experiment_id(self) -> str:
+        if self._experiment_id is None:
+            found = self.client.get_experiment_by_name(self.experiment)
+            if found is not None:
+                self._experiment_id = found.experiment_id
+            else:
+                location = Path(DEFAULT_ARTIFACTS).resolve().as_uri() if self.uri.startswith("sqlite:") else None
+                self._experiment_id = self.client.create_experiment(self.experiment, artifact_location=location)
+        return self._experiment_id
+
+    def find(self, **tags: str) -> str | None:
+        """The id of the run holding these gantune.* tags, if any."""
+        query = " and ".join(f"tags.`{TAG}.{k}` = '{v}'" for k, v in tags.items())
+        runs = self.client.search_runs([self.experiment_id], filter_string=query, max_results=1)
+        return runs[0].info.run_id if runs else None
+
+    def run(self, name: str, tags: Mapping[str, str], parent: str | None = None) -> tuple[str, bool]:
+        """Find the run with these gantune tags, or create it: (run id, created)."""
+        found = self.find(**tags)
+        if found is not None:
+            self.client.update_run(found, status="RUNNING")
+            return found, False
+        all_tags = {f"{TAG}.{k}": v for k, v in tags.items()}
+        if parent:
+            all_tags["mlflow.parentRunId"] = parent
+        return self.client.create_run(self.experiment_id, run_name=name, tags=all_tags).info.run_id, True
+
+    def log(self, run_id: str, metrics: Mapping[str, float] | None = None, step: int = 0,
+            params: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None) -> None:
+        """One batch: finite metrics at a step, params, and tags (values cut to MLflow's limits)."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        now = int(time.time() * 1000)
+        batch_metrics = [Metric(k, float(v), now, step) for k, v in (metrics or {}).items() if _finite(v)]
+        batch_params = [Param(k, str(v)[:6000]) for k, v in (params or {}).items()]
+        batch_tags = [RunTag(k, str(v)[:5000]) for k, v in (tags or {}).items()]
+        for chunk in _chunks(batch_params, 100):  # MLflow's batch limits: 100 params, 100 tags, 1000 metrics
+            self.client.log_batch(run_id, params=chunk)
+        for i, chunk in enumerate(_chunks(batch_metrics, 1000) if batch_metrics else [[]]):
+            if chunk or (i == 0 and batch_tags):
+                self.client.log_batch(run_id, metrics=chunk, tags=batch_tags[:100] if i == 0 else [])
+
+    def image(self, run_id: str, path: Path, key: str, step: int) -> bool:
+        if not path.is_file():
+            return False
+        from PIL import Image
+
+        with Image.open(path) as picture:
+            self.client.log_image(run_id, picture.convert("RGB"), key=key, step=step)
+        return True
+
+    def artifact(self, run_id: str, path: Path, folder: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), folder)
+
+    def end(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status=status)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _chunks(items: list, size: int) -> Iterable[list]:
+    return (items[i:i + size] for i in range(0, len(items), size))
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, indent=2, default=str)
