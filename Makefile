@@ -1,4 +1,4 @@
-# Two commands do all the set-up: `make demo` (install + the main job) and `make test` (install + the suite).
+# Two commands do all the set-up: `make demo` (install + the main job, a sweep) and `make test` (install + the suite).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -17,14 +17,15 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-	$(VENV)/bin/gantune train wgan_large
+	$(VENV)/bin/gantune sweep wgan_large
 
 test: install
 	$(PY) -m ruff check tuner trainables search_spaces tests bench
-	$(PY) -m pytest -q -x -n 2 --durations=10
+	$(PY) -m pytest -q -x -n 2 --dist loadgroup --durations=15
 
 bench: install
 	$(PY) bench/train_throughput.py
+	$(PY) bench/sweep_overhead.py
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs sweeps mlflow.db mlartifacts

@@ -185,7 +185,7 @@ def run_sweep(settings: SweepSettings, store: Store) -> Summary:
 
     from tuner.sweep_callbacks import ProgressTable, SweepTracker
 
-    _check_paths(settings)
+    check_paths(settings)
     parent_id = _parent(settings, store)
     config_of = functools.partial(trial_config, TrialSetup(base=dict(settings.base)))
     callbacks = [SweepTracker(store, settings.name, parent_id, settings.model, settings.policy, config_of,
@@ -200,7 +200,7 @@ def run_sweep(settings: SweepSettings, store: Store) -> Summary:
     return _summarise(settings, grid, store, parent_id)
 
 
-def _check_paths(settings: SweepSettings) -> None:
+def check_paths(settings: SweepSettings) -> None:
     from ray import tune
 
     exists = settings.path.exists()

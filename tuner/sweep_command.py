@@ -47,7 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Search a model's hyperparameters with Ray Tune + Optuna, stopping collapsed trials; record in MLflow."""
-    from tuner.sweep import run_sweep
+    import ray
+
+    from tuner.sweep import check_paths, run_sweep, start_ray
     from tuner.tracking import Store, check_reachable, tracking_uri
 
     settings, chose = _settings(args)
@@ -58,11 +60,13 @@ def run(args: argparse.Namespace) -> int:
           f"({settings.cpus_per_trial:g} CPU, {settings.gpus_per_trial:g} GPU each); space: "
           f"{', '.join(settings.space)}")
     print(f"  results {settings.path}; MLflow {uri}, experiment {settings.experiment!r}", flush=True)
-    from tuner.sweep import start_ray
-
+    check_paths(settings)
     start_ray(settings.address)
-    started = time.perf_counter()
-    summary = run_sweep(settings, Store(uri, settings.experiment))
+    try:
+        started = time.perf_counter()
+        summary = run_sweep(settings, Store(uri, settings.experiment))
+    finally:
+        ray.shutdown()
     _print_summary(summary, uri, time.perf_counter() - started)
     return 0 if summary.best is not None else 1
 
@@ -90,7 +94,7 @@ def _settings(args: argparse.Namespace):
     space = {k: v for k, v in space.items() if k not in fixed}  # --set fixes a key for every trial
     if not space:
         raise ConfigError("nothing to search: the space is empty once the --set keys are fixed")
-    trials = args.trials or budget["trials"]
+    trials = args.trials if args.trials is not None else budget["trials"]
     if trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {trials}")
     gpus = args.gpus_per_trial

@@ -1,0 +1,82 @@
+"""The sweep's pure parts: search spaces (derived knobs, the seed point, space files) and the stop policy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from search_spaces.spaces import WGAN_SPACE, parse_space, resolve, seed_point
+from trainables.config import FIELDS, GanConfig, build_config
+from trainables.errors import ConfigError
+from trainables.registry import get_model, preset_overrides
+from tuner.stopping import StopPolicy, outcome, stop_decision
+
+
+def base(model: str = "wgan_large", preset: str = "cpu") -> dict:
+    spec = get_model(model)
+    cfg = build_config(spec.defaults, preset_overrides(spec, preset))
+    return {k: getattr(cfg, k) for k in FIELDS}
+
+
+def test_the_seed_point_reproduces_the_seed_config_exactly():
+    b = base("wgan_large", "seed")
+    point = seed_point(WGAN_SPACE, b)
+    assert point["lr_ratio"] == 1.0 and point["width"] == 1.0 and point["augment"] == 0.5
+    assert GanConfig(**resolve(b, point)) == GanConfig(**b)
+
+
+def test_derived_knobs_set_rates_widths_and_augmentation_together():
+    b = base("wgan_large", "cpu")
+    cfg = GanConfig(**resolve(b, {"learning_rate_d": 2e-4, "lr_ratio": 0.1, "width": 2.0, "augment": 0.0}))
+    assert cfg.learning_rate_g == pytest.approx(2e-5)
+    assert cfg.gen_feature_maps == cfg.disc_feature_maps == 2 * b["gen_feature_maps"]  # G and D grow together
+    assert cfg.horizontal_flip_prob == 0.0 and cfg.rotation_degrees == 0.0 and max(cfg.color_jitter) == 0.0
+
+
+def test_a_space_file_is_parsed_and_bad_ones_name_the_bad_entry():
+    space = parse_space({"LAMBDA_GP": {"low": 5, "high": 20, "log": True}, "N_CRITIC": [2, 3],
+                         "LR_RATIO": {"low": 0.1, "high": 1}, "batch_size": {"choices": [32, 64]}}, FIELDS, "s.json")
+    assert space["lambda_gp"].log and space["n_critic"].choices == (2, 3) and space["lr_ratio"].kind == "float"
+    bad = {"BETA1": [0.0, 0.5]}, {"LAMBDA": [1]}, {"LAMBDA_GP": {"low": 5}}, {"LAMBDA_GP": {"low": 0, "high": 1,
+                                                                                               "log": True}}, {}
+    words = ("BETA1", "LAMBDA", "LAMBDA_GP", "log-scaled", "must map")
+    for data, word in zip(bad, words):
+        with pytest.raises(ConfigError, match=word):
+            parse_space(data, FIELDS, "s.json")
+
+
+def report(label: str, epoch: int, streak: int, signals: tuple[str, ...] = ()) -> dict:
+    evidence = [{"signal": s, "value": 1.0, "threshold": "t", "source": "g"} for s in signals]
+    return {"diagnosis": label, "epoch": epoch, "diagnosis_streak": streak, "diagnosis_onset": epoch - streak,
+            "diagnosis_evidence": json.dumps(evidence), "quality": 0.1}
+
+
+def test_divergence_stops_at_once_and_collapse_only_after_settling_and_confirmation():
+    policy = StopPolicy(max_epochs=20)  # settles after 10 epochs, confirms over 3
+    assert stop_decision(report("diverged", 0, 1, ("non_finite_or_exploded_loss_epoch",)), policy).status == "diverged"
+    collapse = ("collapse_score_share",)
+    assert stop_decision(report("mode_collapse", 6, 5, collapse), policy) is None  # not settled yet
+    assert stop_decision(report("mode_collapse", 11, 2, collapse), policy) is None  # not confirmed yet
+    verdict = stop_decision(report("mode_collapse", 11, 3, collapse), policy)
+    assert verdict.status == "stopped:mode_collapse" and verdict.collapsed and verdict.optuna_state == "FAIL"
+    assert "collapse_score_share" in verdict.reason
+
+
+def test_a_dominance_label_from_the_losses_alone_does_not_stop_a_trial():
+    policy = StopPolicy(max_epochs=20)
+    losses_only = ("g_loss_trend", "g_loss_rise", "d_loss_tail_median")
+    assert stop_decision(report("discriminator_dominant", 15, 8, losses_only), policy) is None
+    with_samples = losses_only + ("collapse_score_share",)
+    assert stop_decision(report("discriminator_dominant", 15, 8, with_samples), policy).collapsed
+    assert stop_decision(report("unstable", 15, 8, ("collapse_score_share",)), policy) is None  # ASHA's job
+
+
+def test_outcomes_say_how_a_trial_ended_and_what_optuna_is_told():
+    policy = StopPolicy(max_epochs=20)
+    assert outcome(report("healthy", 19, 10), policy).status == "healthy"
+    assert outcome(report("healthy", 19, 10), policy).optuna_state == "COMPLETE"
+    asha = outcome(report("healthy", 3, 4), policy)
+    assert asha.status == "stopped:asha" and not asha.collapsed and asha.optuna_state == "PRUNED"
+    assert outcome(report("unstable", 19, 2), policy).status == "finished:unstable"
+    assert outcome(report("healthy", 5, 1), policy, error=True).optuna_state == "FAIL"
