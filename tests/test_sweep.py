@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -143,17 +145,24 @@ def start_sweep(*args: str) -> subprocess.Popen:
                             start_new_session=True)
 
 
+def snapshot_time(sweep: Path) -> float:
+    """When Ray last wrote its experiment state (what Tuner.restore resumes from)."""
+    return max((p.stat().st_mtime for p in sweep.glob("experiment_state-*.json")), default=0.0)
+
+
 def checkpoints(sweep: Path, trial: str) -> list[Path]:
     return sorted(sweep.glob(f"{trial}_*/checkpoint_*"))
 
 
 def test_a_sweep_whose_driver_was_killed_resumes_without_losing_or_duplicating_trials(tmp_path):
-    args = ["toy2d", "--trials", "3", "--epochs", "24", "--set", "DATASET_SIZE=5000", "--set", "QUALITY_EVERY=6",
+    args = ["toy2d", "--trials", "3", "--epochs", "40", "--set", "DATASET_SIZE=5000", "--set", "QUALITY_EVERY=10",
             "--set", "CHECKPOINT_EVERY=2", "--concurrency", "1", "--no-asha", "--name", "resumable"]
     sweep = tmp_path / "sweeps" / "resumable"
     driver = start_sweep(*args)
     try:
         wait_for(lambda: len(checkpoints(sweep, "t002")) >= 2, 300, "the second trial's second checkpoint")
+        second = checkpoints(sweep, "t002")[1].stat().st_mtime
+        wait_for(lambda: snapshot_time(sweep) > second + 1, 60, "Ray's experiment-state snapshot after it")
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started, mid-trial
         driver.wait()
@@ -161,15 +170,15 @@ def test_a_sweep_whose_driver_was_killed_resumes_without_losing_or_duplicating_t
     resumed = run_sweep(*args[:-2], "--name", "resumable", "--resume")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     trials = summary(sweep)["trials"]
-    assert len(trials) == 3 and all(t["epochs_run"] == 24 for t in trials), trials
+    assert len(trials) == 3 and all(t["epochs_run"] == 40 for t in trials), trials
     children = [r for r in runs_of("resumable") if "gantune.trial_id" in r.data.tags]
     assert len(children) == 3  # re-attached, not duplicated
     second = next(r for r in children if r.data.tags["gantune.trial"] == "2")
     steps = [m.step for m in client().get_metric_history(second.info.run_id, "d_loss")]
-    assert sorted(set(steps)) == list(range(24))
+    assert sorted(set(steps)) == list(range(40))
     assert steps.count(0) == 1  # continued from its checkpoint, not restarted from epoch 0
     losses = pd.read_csv(next(sweep.glob("t002_*")) / "losses.csv")
-    assert losses["epoch"].tolist() == list(range(24))
+    assert losses["epoch"].tolist() == list(range(40))
 
 
 def test_a_trial_whose_worker_is_killed_is_retried_from_its_checkpoint(tmp_path):
@@ -204,7 +213,7 @@ def free_port() -> int:
 
 def test_a_sweep_joins_a_running_ray_cluster_and_logs_to_an_mlflow_server(tmp_path):
     ray_port, mlflow_port = free_port(), free_port()
-    temp = tmp_path / "ray-head"
+    temp = Path(tempfile.mkdtemp(prefix="rayh", dir="/tmp"))  # Ray's socket paths must stay under 107 bytes
     ray = Path(sys.executable).parent / "ray"
     head = subprocess.run([str(ray), "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(ray_port),
                            "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats",
@@ -230,6 +239,7 @@ def test_a_sweep_joins_a_running_ray_cluster_and_logs_to_an_mlflow_server(tmp_pa
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def _healthy(uri: str) -> bool:

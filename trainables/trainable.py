@@ -80,7 +80,9 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     paths.root.mkdir(parents=True, exist_ok=True)
     report = Report(_restore(trainer, tune.get_checkpoint()))
     write_config(cfg, paths.config)
-    log = LossLog(paths.losses, keep_epochs=trainer.epoch)
+    log = LossLog(paths.losses, keep_epochs=0)  # a restored trial may run in a new working directory:
+    for row in report.history:  # its losses.csv is rewritten from the checkpoint's history
+        log.append(row)
     while trainer.epoch < cfg.num_epochs:
         row = trainer.train_epoch()
         log.append(row)

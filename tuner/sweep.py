@@ -123,6 +123,7 @@ def _quiet() -> None:
     """gantune prints its own trial table: Ray's, Optuna's and MLflow's chatter would bury it."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")  # snapshot often: a killed driver loses less
     import mlflow  # noqa: F401  (mlflow sets its logger's level when imported: import it first)
     import optuna
 
@@ -275,7 +276,20 @@ def _record(summary: Summary, store: Store) -> None:
         if path is not None:
             store.artifact(summary.parent_run_id, path)
     _log_best_checkpoints(summary, store)
+    _close_lost_runs(summary, store)
     store.end(summary.parent_run_id)
+
+
+def _close_lost_runs(summary: Summary, store: Store) -> None:
+    """Children of trials Ray never recorded (the driver died before its state snapshot): closed, not left
+    RUNNING, and tagged so the UI says what happened."""
+    known = {t.trial_id for t in summary.trials}
+    for run in store.search(sweep=summary.settings.name):
+        trial_id = run.data.tags.get("gantune.trial_id")
+        if trial_id and trial_id not in known and run.info.status == "RUNNING":
+            store.log(run.info.run_id, tags={"gantune.status": "lost", "gantune.stop_reason":
+                      "the sweep's driver stopped before Ray recorded this trial; the resumed sweep reran it"})
+            store.end(run.info.run_id, "KILLED")
 
 
 def _log_best_checkpoints(summary: Summary, store: Store, top: int = 3) -> None:

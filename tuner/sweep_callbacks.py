@@ -149,16 +149,16 @@ class ProgressTable(Callback):
 
 
 def table(trials: list, policy: StopPolicy) -> str:
-    head = f"{'trial':<6} {'state':<11} {'epoch':>7} {'d_loss':>9} {'g_loss':>9} {'collapse':>8} " \
+    head = f"{'trial':<5} {'state':<22} {'epoch':>6} {'d_loss':>9} {'g_loss':>9} {'collapse':>8} " \
            f"{'quality':>8}  diagnosis"
     lines = [head]
     for trial in sorted(trials, key=trial_number):
         r = trial.last_result or {}
         if "epoch" not in r:
-            lines.append(f"t{trial_number(trial):03d}  {trial.status:<11}")
+            lines.append(f"t{trial_number(trial):03d}  {trial.status:<22}")
             continue
         status = outcome(r, policy).status if trial.status == "TERMINATED" else trial.status
-        lines.append(f"t{trial_number(trial):03d}  {status[:11]:<11} {int(r.get('epoch', 0)) + 1:>3}/"
+        lines.append(f"t{trial_number(trial):03d}  {status[:22]:<22} {int(r.get('epoch', 0)) + 1:>3}/"
                      f"{policy.max_epochs:<3} {r.get('d_loss', math.nan):>9.3f} {r.get('g_loss', math.nan):>9.3f} "
                      f"{int(r.get('collapse_score', 0)):>5}/14 {r.get('quality', math.nan):>8.4f}  "
                      f"{r.get('diagnosis', '')} x{r.get('diagnosis_streak', 0)}")

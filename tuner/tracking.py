@@ -50,7 +50,7 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
 
 def ui_command(uri: str) -> str:
     if uri.startswith("sqlite:///"):
-        return f"gantune ui --tracking-uri {uri}   (or: mlflow ui --backend-store-uri {uri})"
+        return f"mlflow ui --backend-store-uri {uri}"
     return f"open {uri}"
 
 
@@ -84,10 +84,14 @@ class Store:
                 self._experiment_id = self.client.create_experiment(self.experiment, artifact_location=location)
         return self._experiment_id
 
+    def search(self, max_results: int = 1000, **tags: str) -> list:
+        """Runs holding these gantune.* tags."""
+        query = " and ".join(f"tags.`{TAG}.{k}` = '{v}'" for k, v in tags.items())
+        return self.client.search_runs([self.experiment_id], filter_string=query, max_results=max_results)
+
     def find(self, **tags: str) -> str | None:
         """The id of the run holding these gantune.* tags, if any."""
-        query = " and ".join(f"tags.`{TAG}.{k}` = '{v}'" for k, v in tags.items())
-        runs = self.client.search_runs([self.experiment_id], filter_string=query, max_results=1)
+        runs = self.search(max_results=1, **tags)
         return runs[0].info.run_id if runs else None
 
     def run(self, name: str, tags: Mapping[str, str], parent: str | None = None) -> tuple[str, bool]:
