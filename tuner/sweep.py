@@ -102,12 +102,12 @@ class Summary:
 # ----- Ray -------------------------------------------------------------------------------------------------------
 def start_ray(address: str | None) -> None:
     """Join `address` (or RAY_ADDRESS), else start a local Ray sized to this machine."""
-    import ray
-
-    _quiet()
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address and address != "auto":
         _check_address(address)
+    import ray
+
+    _quiet()
     quiet = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False,
              "configure_logging": True}
     try:
@@ -130,6 +130,24 @@ def _quiet() -> None:
     for name in ("ray", "ray.tune", "ray.train", "mlflow", "optuna", "alembic"):
         logging.getLogger(name).setLevel(logging.ERROR)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+def stop_ray() -> None:
+    import ray
+
+    ray.shutdown()
+
+
+def ray_environment(address: str | None) -> None:
+    """Call before anything imports Ray. A cluster started by `ray start` uses token authentication, but Ray
+    2.60's driver only sends the token when RAY_AUTH_MODE=token is set (Ray reads it at import): set it when
+    joining a cluster, a token is there and the user chose no mode."""
+    if not (address or os.environ.get("RAY_ADDRESS")):
+        return
+    token = os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") \
+        or (Path.home() / ".ray" / "auth_token").is_file()
+    if token and "RAY_AUTH_MODE" not in os.environ:
+        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 def _check_address(address: str) -> None:

@@ -47,12 +47,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Search a model's hyperparameters with Ray Tune + Optuna, stopping collapsed trials; record in MLflow."""
-    import ray
-
-    from tuner.sweep import check_paths, run_sweep, start_ray
+    from tuner.sweep import check_paths, ray_environment, run_sweep, start_ray, stop_ray
     from tuner.tracking import Store, check_reachable, tracking_uri
 
     settings, chose = _settings(args)
+    ray_environment(settings.address)
     uri = tracking_uri(args.tracking_uri)
     check_reachable(uri)
     print(f"gantune sweep {settings.model}: {chose}")
@@ -66,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         summary = run_sweep(settings, Store(uri, settings.experiment))
     finally:
-        ray.shutdown()
+        stop_ray()
     _print_summary(summary, uri, time.perf_counter() - started)
     return 0 if summary.best is not None else 1
 
