@@ -1,7 +1,7 @@
 """Overhead of `gantune sweep` over the ideal: the same N short trials through the sweep (Ray Tune + Optuna +
 the collapse stopper + MLflow) and through an in-process Optuna loop calling the same trainer.
 
-    python bench/sweep_overhead.py [--trials 20] [--epochs 4] [--concurrency 2] [--dataset-size 2000]
+    python bench/sweep_overhead.py [--trials 20] [--epochs 10] [--concurrency 2] [--dataset-size 2000]
 
 Both run the toy2d model with the default toy2d space and the same seed, ASHA and the stopper off so both do
 the same trial-epochs. Ideal = the serial in-process time / concurrency. Printed: the sweep's wall time as the
@@ -11,6 +11,7 @@ user waits for it (Ray start included) and without the Ray start, and both ratio
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import re
 import subprocess
@@ -36,24 +37,42 @@ def base(epochs: int, dataset_size: int) -> dict:
     return {k: getattr(cfg, k) for k in FIELDS}
 
 
-def in_process(trials: int, epochs: int, dataset_size: int, seed: int) -> float:
-    """Serial Optuna TPE loop, each trial a fresh trainer trained for `epochs` (quality measured at the end)."""
+def train_one(config: dict) -> float:
+    """One trial: a fresh trainer trained for its epochs (quality measured at the end)."""
+    torch.set_num_threads(1)
+    trainer = make_trainer(GanConfig(**config), torch.device("cpu"))
+    row = {}
+    for _ in range(config["num_epochs"]):
+        row = trainer.train_epoch()
+    return row.get("quality", float("nan"))
+
+
+def in_process(trials: int, epochs: int, dataset_size: int, seed: int) -> tuple[float, list[dict]]:
+    """Serial Optuna TPE loop calling the trainer; (seconds, the configs it tried)."""
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     b = base(epochs, dataset_size)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     study.enqueue_trial(seed_point(TOY2D_SPACE, b))
+    configs: list[dict] = []
 
     def objective(trial: optuna.Trial) -> float:
-        trainer = make_trainer(GanConfig(**resolve(b, suggest(trial, TOY2D_SPACE))), torch.device("cpu"))
-        row = {}
-        for _ in range(epochs):
-            row = trainer.train_epoch()
-        return row.get("quality", float("nan"))
+        configs.append(resolve(b, suggest(trial, TOY2D_SPACE)))
+        return train_one(configs[-1])
 
     start = time.perf_counter()
     study.optimize(objective, n_trials=trials)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, configs
+
+
+def plain_parallel(configs: list[dict], workers: int) -> float:
+    """The same configs over `workers` plain processes, no Ray: what the hardware gives in parallel."""
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(workers) as pool:
+        pool.map(train_one, configs[:workers])  # warm the workers' imports, as Ray's reused actors are
+        start = time.perf_counter()
+        pool.map(train_one, configs, chunksize=1)
+        return time.perf_counter() - start
 
 
 def through_sweep(trials: int, epochs: int, dataset_size: int, concurrency: int, seed: int) -> tuple[float, float]:
@@ -75,23 +94,26 @@ def through_sweep(trials: int, epochs: int, dataset_size: int, concurrency: int,
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--trials", type=int, default=20)
-    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--concurrency", type=int, default=2)
     p.add_argument("--dataset-size", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
-    serial = in_process(a.trials, a.epochs, a.dataset_size, a.seed)
+    serial, configs = in_process(a.trials, a.epochs, a.dataset_size, a.seed)
     ideal = serial / a.concurrency
+    parallel = plain_parallel(configs, a.concurrency)
     wall, after_start = through_sweep(a.trials, a.epochs, a.dataset_size, a.concurrency, a.seed)
     print(f"toy2d, {a.trials} trials x {a.epochs} epochs ({a.dataset_size} points), concurrency {a.concurrency}, "
           f"{os.cpu_count()} CPUs")
     print("| measure | seconds | ratio to ideal |\n|---|---|---|")
     print(f"| in-process Optuna loop, serial | {serial:.1f} | |")
     print(f"| ideal = serial / {a.concurrency} | {ideal:.1f} | 1.00 |")
+    print(f"| the same trials in {a.concurrency} plain processes (no Ray, no tracking) | {parallel:.1f} | "
+          f"{parallel / ideal:.2f} |")
     print(f"| gantune sweep, command wall time | {wall:.1f} | {wall / ideal:.2f} |")
     print(f"| gantune sweep, after Ray started | {after_start:.1f} | {after_start / ideal:.2f} |")
     print(f"per trial: in-process {serial / a.trials:.2f} s serial; sweep {after_start * a.concurrency / a.trials:.2f} "
-          f"s of a worker")
+          f"s of a worker; sweep after Ray started / plain parallel = {after_start / parallel:.2f}")
 
 
 if __name__ == "__main__":

@@ -124,6 +124,8 @@ def _quiet() -> None:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")  # snapshot often: a killed driver loses less
+    # Ray's JSON/CSV/TensorBoard result files duplicate what losses.csv and MLflow hold, at a CPU cost per result
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     import mlflow  # noqa: F401  (mlflow sets its logger's level when imported: import it first)
     import optuna
 
@@ -193,7 +195,8 @@ def _tuner(settings: SweepSettings, callbacks: list):
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2))
     tune_config = tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=settings.trials,
-                                  max_concurrent_trials=settings.concurrency, trial_dirname_creator=trial_dirname,
+                                  max_concurrent_trials=settings.concurrency, reuse_actors=True,
+                                  trial_dirname_creator=trial_dirname,
                                   trial_name_creator=trial_dirname)
     return tune.Tuner(_trainable(settings), tune_config=tune_config, run_config=run_config)
 

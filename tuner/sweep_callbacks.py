@@ -54,10 +54,16 @@ class SweepTracker(Callback):
         self.runs: dict[str, str] = {}
         self.pending: dict[str, list[tuple[str, int]]] = {}  # sample grids not yet readable
 
+    def setup(self, **info) -> None:
+        """At the start of a sweep and of a resumed one: the child runs that exist already, in one search."""
+        self.known = {r.data.tags["gantune.trial_id"]: r.info.run_id
+                      for r in self.store.search(sweep=self.sweep) if "gantune.trial_id" in r.data.tags}
+
     def _run(self, trial: Any) -> str:
         if trial.trial_id not in self.runs:
             name = trial_name(self.model, trial, trial.config, self.seed)
-            run_id, created = self.store.run(name, {"sweep": self.sweep, "trial_id": trial.trial_id}, self.parent_id)
+            run_id, created = self.store.run(name, {"sweep": self.sweep, "trial_id": trial.trial_id}, self.parent_id,
+                                             getattr(self, "known", None))
             self.runs[trial.trial_id] = run_id
             if created:
                 cfg = self.config_of(trial.config)

@@ -94,9 +94,11 @@ class Store:
         runs = self.search(max_results=1, **tags)
         return runs[0].info.run_id if runs else None
 
-    def run(self, name: str, tags: Mapping[str, str], parent: str | None = None) -> tuple[str, bool]:
-        """Find the run with these gantune tags, or create it: (run id, created)."""
-        found = self.find(**tags)
+    def run(self, name: str, tags: Mapping[str, str], parent: str | None = None,
+            known: Mapping[str, str] | None = None) -> tuple[str, bool]:
+        """Find the run with these gantune tags (in `known`, trial id -> run id, when the caller has looked
+        them up in one search), or create it: (run id, created)."""
+        found = known.get(tags.get("trial_id", "")) if known is not None else self.find(**tags)
         if found is not None:
             self.client.update_run(found, status="RUNNING")
             return found, False
