@@ -3,14 +3,16 @@ the collapse stopper + MLflow) and through an in-process Optuna loop calling the
 
     python bench/sweep_overhead.py [--trials 20] [--epochs 10] [--concurrency 2] [--dataset-size 2000]
 
-Both run the toy2d model with the default toy2d space and the same seed, ASHA and the stopper off so both do
-the same trial-epochs. Ideal = the serial in-process time / concurrency. Printed: the sweep's wall time as the
-user waits for it (Ray start included) and without the Ray start, and both ratios to the ideal.
+The sweep runs the toy2d model with its default space, ASHA and the stopper off; the in-process loop then runs
+exactly the configs the sweep's trials ran, so both do the same work. Ideal = the serial in-process time /
+concurrency. Printed: the sweep's wall time as the user waits for it (Ray start included) and without the Ray
+start, the same trials over plain processes (what the hardware gives), and the ratios to the ideal.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import re
@@ -25,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from search_spaces.spaces import TOY2D_SPACE, resolve, seed_point, suggest  # noqa: E402
+from search_spaces.spaces import resolve  # noqa: E402
 from trainables.config import FIELDS, GanConfig, build_config  # noqa: E402
 from trainables.registry import get_model  # noqa: E402
 from trainables.run import make_trainer  # noqa: E402
@@ -47,22 +49,17 @@ def train_one(config: dict) -> float:
     return row.get("quality", float("nan"))
 
 
-def in_process(trials: int, epochs: int, dataset_size: int, seed: int) -> tuple[float, list[dict]]:
-    """Serial Optuna TPE loop calling the trainer; (seconds, the configs it tried)."""
+def in_process(configs: list[dict]) -> float:
+    """Serial in-process Optuna loop over exactly the sweep's configs (enqueued), calling the same trainer."""
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    b = base(epochs, dataset_size)
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    study.enqueue_trial(seed_point(TOY2D_SPACE, b))
-    configs: list[dict] = []
-
-    def objective(trial: optuna.Trial) -> float:
-        configs.append(resolve(b, suggest(trial, TOY2D_SPACE)))
-        return train_one(configs[-1])
-
+    study = optuna.create_study(direction="maximize")
+    for i in range(len(configs)):
+        study.enqueue_trial({"index": i})
     start = time.perf_counter()
-    study.optimize(objective, n_trials=trials)
-    return time.perf_counter() - start, configs
+    study.optimize(lambda trial: train_one(configs[trial.suggest_int("index", 0, len(configs) - 1)]),
+                   n_trials=len(configs))
+    return time.perf_counter() - start
 
 
 def plain_parallel(configs: list[dict], workers: int) -> float:
@@ -75,8 +72,10 @@ def plain_parallel(configs: list[dict], workers: int) -> float:
         return time.perf_counter() - start
 
 
-def through_sweep(trials: int, epochs: int, dataset_size: int, concurrency: int, seed: int) -> tuple[float, float]:
-    """(wall time of the command, its time after Ray started) for `gantune sweep toy2d` in a scratch folder."""
+def through_sweep(trials: int, epochs: int, dataset_size: int, concurrency: int, seed: int
+                  ) -> tuple[float, float, list[dict]]:
+    """(wall time of the command, its time after Ray started, the configs its trials ran) for
+    `gantune sweep toy2d` in a scratch folder."""
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db"}
         cmd = [sys.executable, "-m", "tuner.cli", "sweep", "toy2d", "--trials", str(trials), "--epochs", str(epochs),
@@ -85,10 +84,12 @@ def through_sweep(trials: int, epochs: int, dataset_size: int, concurrency: int,
         start = time.perf_counter()
         done = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - start
-    if done.returncode not in (0, 1):
-        raise SystemExit(f"sweep failed:\n{done.stdout}\n{done.stderr}")
+        if done.returncode not in (0, 1):
+            raise SystemExit(f"sweep failed:\n{done.stdout}\n{done.stderr}")
+        trials_run = json.loads((Path(tmp) / "sweeps" / "bench" / "summary.json").read_text())["trials"]
     minutes = float(re.search(r"done in ([0-9.]+) min", done.stdout).group(1))
-    return wall, minutes * 60
+    b = base(epochs, dataset_size)
+    return wall, minutes * 60, [resolve(b, t["values"]) for t in trials_run]
 
 
 def main() -> None:
@@ -99,10 +100,10 @@ def main() -> None:
     p.add_argument("--dataset-size", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
-    serial, configs = in_process(a.trials, a.epochs, a.dataset_size, a.seed)
+    wall, after_start, configs = through_sweep(a.trials, a.epochs, a.dataset_size, a.concurrency, a.seed)
+    serial = in_process(configs)
     ideal = serial / a.concurrency
     parallel = plain_parallel(configs, a.concurrency)
-    wall, after_start = through_sweep(a.trials, a.epochs, a.dataset_size, a.concurrency, a.seed)
     print(f"toy2d, {a.trials} trials x {a.epochs} epochs ({a.dataset_size} points), concurrency {a.concurrency}, "
           f"{os.cpu_count()} CPUs")
     print("| measure | seconds | ratio to ideal |\n|---|---|---|")
