@@ -24,6 +24,7 @@ LABELS = ("healthy", "discriminator_dominant", "generator_dominant", "mode_colla
 TAIL_MIN = 5
 GRACE = 5  # epochs before sample statistics count
 EXPLODED = 1e4  # |loss| beyond this is divergence (001, 4.4: "goes to +-infinity")
+DIVERSITY_COLLAPSED = 0.1  # fakes closer to each other than a tenth of real data's spread (003 / 001 4.1)
 FROM_START = 0.1  # an onset in the first 10% of the run (or the first 10 epochs) is "from the start"
 
 
@@ -83,12 +84,17 @@ def rise(x: pd.Series) -> float:
     return float(slope * (len(x) - 1) / (abs(x.median()) + 1e-8))
 
 
-def oscillation(x: pd.Series) -> float:
-    """Median epoch-to-epoch jump over the median magnitude: ~0.1 for a smooth curve, >1 for wild swings."""
+def oscillation(x: pd.Series, whole: pd.Series | None = None) -> float:
+    """Median epoch-to-epoch jump of a window over the loss's magnitude: ~0.1 for a smooth curve, >1 for wild
+    swings. The magnitude is the larger of the window's and the whole run's median |value|: a WGAN critic loss
+    that has converged near 0 (the distributions match) jitters around it, which is not instability."""
     x = x.dropna()
     if len(x) < 3:
         return 0.0
-    return float(x.diff().abs().median() / (x.abs().median() + 1e-8))
+    scale = x.abs().median()
+    if whole is not None and whole.notna().any():
+        scale = max(scale, whole.dropna().abs().median())
+    return float(x.diff().abs().median() / (scale + 1e-8))
 
 
 def share(mask: pd.Series) -> float:
@@ -115,6 +121,11 @@ def _after_grace(frame: pd.DataFrame, name: str) -> pd.Series:
     return tail(x.iloc[GRACE:]) if len(x) > GRACE + TAIL_MIN else x.iloc[0:0]
 
 
+def _swing(name: str) -> Callable[[pd.DataFrame], float]:
+    """The oscillation of a loss's tail, against the whole run's magnitude."""
+    return lambda f: oscillation(tail(_col(f, name)), _col(f, name))
+
+
 def _first_bad(frame: pd.DataFrame) -> float:
     losses = frame[["d_loss", "g_loss"]].astype(float)
     bad = ~np.isfinite(losses).all(axis=1) | (losses.abs() > EXPLODED).any(axis=1)
@@ -136,9 +147,9 @@ WGAN_SIGNALS = (
            "> 80% of tail epochs", "001 1 Reading the Losses: d_loss large positive, the critic is failing"),
     Signal("d_loss_tail_level", lambda f: float(tail(_col(f, "d_loss")).median()), lambda v: v > 1.0, "> 1.0",
            "001 1 Reading the Losses: d_loss -> large positive number"),
-    Signal("d_loss_oscillation", lambda f: oscillation(tail(_col(f, "d_loss"))), lambda v: v > 1.0, "> 1.0",
+    Signal("d_loss_oscillation", _swing("d_loss"), lambda v: v > 1.0, "> 1.0",
            "001 1 Reading the Losses: both losses oscillate wildly"),
-    Signal("g_loss_oscillation", lambda f: oscillation(tail(_col(f, "g_loss"))), lambda v: v > 1.0, "> 1.0",
+    Signal("g_loss_oscillation", _swing("g_loss"), lambda v: v > 1.0, "> 1.0",
            "001 1 Reading the Losses: both losses oscillate wildly"),
     Signal("grad_norm_tail_median", lambda f: float(tail(_col(f, "grad_norm")).median()), lambda v: v > 2.0,
            "> 2 (1-Lipschitz wants 1)", "001 2.1 LAMBDA_GP: gradient norm printed >> 1", ("grad_norm",)),
@@ -146,7 +157,8 @@ WGAN_SIGNALS = (
            lambda v: v > 0.8, f">= {COLLAPSED_SCORE}/14 on > 80% of tail epochs",
            "002 collapse diagnostic (8+ of 14 collapsed)", ("collapse_score",)),
     Signal("diversity_ratio_tail", lambda f: float(_after_grace(f, "diversity_ratio").median()),
-           lambda v: v < 0.1, "< 0.1", "003 / 001 4.1 Mode Collapse: all images nearly identical",
+           lambda v: v < DIVERSITY_COLLAPSED, f"< {DIVERSITY_COLLAPSED}",
+           "003 / 001 4.1 Mode Collapse: all images nearly identical",
            ("diversity_ratio",)),
 )
 
@@ -171,9 +183,9 @@ BCE_SIGNALS = (
            ("d_acc",)),
     Signal("g_acc_tail_median", lambda f: float(tail(_col(f, "g_acc")).median()), lambda v: v >= 0.99, ">= 99%",
            "003 Mode Collapse Symptoms: G accuracy 99%+", ("g_acc",)),
-    Signal("d_loss_oscillation", lambda f: oscillation(tail(_col(f, "d_loss"))), lambda v: v > 0.5, "> 0.5",
+    Signal("d_loss_oscillation", _swing("d_loss"), lambda v: v > 0.5, "> 0.5",
            "001 1 / 004 Oscillation: quality goes up and down"),
-    Signal("g_loss_oscillation", lambda f: oscillation(tail(_col(f, "g_loss"))), lambda v: v > 0.5, "> 0.5",
+    Signal("g_loss_oscillation", _swing("g_loss"), lambda v: v > 0.5, "> 0.5",
            "001 1 / 004 Oscillation"),
     WGAN_SIGNALS[-2],
     WGAN_SIGNALS[-1],
@@ -274,8 +286,8 @@ def _onset(label: str, frame: pd.DataFrame, measured: Mapping[str, tuple[Signal,
     if len(frame) == 0:
         return None
     column = {"discriminator_dominant": "g_loss", "generator_dominant": "d_loss"}.get(label)
-    if label == "mode_collapse" and "collapse_score" in frame and frame["collapse_score"].notna().any():
-        return _first_sustained(frame, frame["collapse_score"].astype(float) >= COLLAPSED_SCORE)
+    if label == "mode_collapse":
+        return _collapse_onset(frame)
     if column is None:
         column = "d_loss"
     smooth = frame[column].astype(float).rolling(max(3, len(frame) // 20), min_periods=1, center=True).median()
@@ -284,6 +296,18 @@ def _onset(label: str, frame: pd.DataFrame, measured: Mapping[str, tuple[Signal,
     if label == "generator_dominant":
         return _first_sustained(frame, smooth > 0)
     return _first_sustained(frame, (smooth - smooth.median()).abs() > smooth.abs().median())
+
+
+def _collapse_onset(frame: pd.DataFrame) -> int | None:
+    """The first sustained collapsed collapse score, else the first sustained collapsed diversity ratio."""
+    tests = (("collapse_score", lambda s: s >= COLLAPSED_SCORE),
+             ("diversity_ratio", lambda s: s < DIVERSITY_COLLAPSED))
+    for column, bad in tests:
+        if column in frame and frame[column].notna().any():
+            onset = _first_sustained(frame, bad(frame[column].astype(float)))
+            if onset is not None:
+                return onset
+    return None
 
 
 def _first_sustained(frame: pd.DataFrame, mask: pd.Series) -> int | None:

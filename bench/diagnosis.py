@@ -1,0 +1,108 @@
+"""The diagnosis core against a labelled corpus of real gantune runs.
+
+    python bench/diagnosis.py            # score: accuracy per label, median onset error, healthy runs flagged
+    python bench/diagnosis.py make       # regenerate the corpus in tests/data/diagnosis/ (about a minute)
+
+Each corpus run is a real toy2d training (2,000 points of the mixture, 30 epochs, one CPU thread) whose config
+makes the outcome known: the seed config on two seeds and on grid25 trains healthy; no gradient penalty with
+learning rates of 0.5 diverges (from the start, or at epoch 12 when switched on after 12 healthy epochs, as
+`gantune train --resume --set` would); a critic that cannot learn (LEARNING_RATE_D 1e-7) lets the generator
+dominate; no penalty with a fast generator and N_CRITIC 1 lets the critic dominate; a generator that cannot
+learn (LEARNING_RATE_G 1e-7) never leaves its initial point cloud (mode collapse). The true onset is the epoch
+the bad config took effect. manifest.json records every run's phases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "diagnosis"
+BASE = {"dataset_size": 2000, "num_epochs": 30, "quality_every": 0}
+DIVERGE = {"learning_rate_d": 0.5, "learning_rate_g": 0.5, "lambda_gp": 0.0}
+# name -> (true label, true onset, phases: [(first epoch, overrides)])
+RUNS = {
+    "healthy_ring8_seed1": ("healthy", None, [(0, {"seed": 1})]),
+    "healthy_ring8_seed2": ("healthy", None, [(0, {"seed": 2})]),
+    "healthy_grid25": ("healthy", None, [(0, {"data": "grid25"})]),
+    "diverged_from_start": ("diverged", 0, [(0, DIVERGE)]),
+    "diverged_at_12": ("diverged", 12, [(0, {}), (12, DIVERGE)]),
+    "generator_dominant_frozen_critic": ("generator_dominant", 0, [(0, {"learning_rate_d": 1e-7})]),
+    "discriminator_dominant_no_penalty": ("discriminator_dominant", 0,
+                                          [(0, {"lambda_gp": 0.0, "learning_rate_g": 3e-3, "n_critic": 1})]),
+    "mode_collapse_frozen_generator": ("mode_collapse", 0, [(0, {"learning_rate_g": 1e-7})]),
+}
+
+
+def make() -> None:
+    import torch
+
+    from trainables.config import build_config
+    from trainables.registry import get_model
+    from trainables.run import LossLog, make_trainer
+
+    torch.set_num_threads(1)
+    spec = get_model("toy2d")
+    CORPUS.mkdir(parents=True, exist_ok=True)
+    for name, (_, _, phases) in RUNS.items():
+        trainer, log = None, LossLog(CORPUS / f"{name}.csv", keep_epochs=0)
+        for epoch in range(BASE["num_epochs"]):
+            for start, overrides in phases:
+                if start == epoch:
+                    cfg = build_config(spec.defaults, BASE, phases[0][1] if start else {}, overrides)
+                    state = trainer.state_dict() if trainer else None
+                    trainer = make_trainer(cfg, torch.device("cpu"))
+                    if state:
+                        trainer.load_state_dict(state)  # the learning rates of the new config win
+            log.append(trainer.train_epoch())
+        print(f"made {name}")
+    manifest = {name: {"label": label, "onset": onset, "model": "toy2d", "base": BASE,
+                       "phases": [{"from_epoch": s, "overrides": o} for s, o in phases]}
+                for name, (label, onset, phases) in RUNS.items()}
+    (CORPUS / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def score() -> dict:
+    """{name: (true label, predicted label, true onset, predicted onset)} over the corpus."""
+    from tuner.diagnosis import diagnose
+    from tuner.logs import read_run
+
+    manifest = json.loads((CORPUS / "manifest.json").read_text())
+    out = {}
+    for name, truth in manifest.items():
+        run = read_run(CORPUS / f"{name}.csv")
+        found = diagnose(run.frame, run.family)
+        out[name] = (truth["label"], found.label, truth["onset"], found.onset_epoch)
+    return out
+
+
+def report(results: dict) -> None:
+    labels = sorted({t for t, _, _, _ in results.values()})
+    print("| label | runs | right | accuracy | median onset error (epochs) |\n|---|---|---|---|---|")
+    for label in labels:
+        rows = [r for r in results.values() if r[0] == label]
+        right = [r for r in rows if r[1] == label]
+        errors = [abs(r[3] - r[2]) for r in right if r[2] is not None and r[3] is not None]
+        onset = f"{statistics.median(errors):g}" if errors else "-"
+        print(f"| {label} | {len(rows)} | {len(right)} | {len(right) / len(rows):.0%} | {onset} |")
+    flagged = [n for n, r in results.items() if r[0] == "healthy" and r[1] != "healthy"]
+    print(f"healthy runs flagged: {len(flagged)} {flagged if flagged else ''}")
+    for name, (truth, found, onset, found_onset) in results.items():
+        print(f"  {name:<36} true {truth:<24} found {found:<24} onset {onset} -> {found_onset}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("command", nargs="?", default="score", choices=("score", "make"))
+    if p.parse_args().command == "make":
+        make()
+    report(score())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""The diagnosis core on a labelled corpus of real gantune runs (tests/data/diagnosis, made by
+`python bench/diagnosis.py make`; manifest.json says how each run was made and its true label and onset)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tuner.diagnosis import diagnose
+from tuner.logs import read_run
+
+CORPUS = Path(__file__).parent / "data" / "diagnosis"
+MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_every_corpus_run_gets_its_true_label_and_onset(name):
+    truth = MANIFEST[name]
+    run = read_run(CORPUS / f"{name}.csv")
+    found = diagnose(run.frame, run.family)
+    assert found.label == truth["label"], [e.to_dict() for e in found.evidence]
+    if truth["onset"] is not None:
+        assert found.onset_epoch is not None and abs(found.onset_epoch - truth["onset"]) <= 2
+
+
+def test_the_corpus_covers_healthy_runs_and_five_failure_labels():
+    labels = {t["label"] for t in MANIFEST.values()}
+    assert labels >= {"healthy", "diverged", "generator_dominant", "discriminator_dominant", "mode_collapse"}
+    assert sum(t["label"] == "healthy" for t in MANIFEST.values()) >= 3
+
+
+def test_a_converged_critic_loss_jittering_around_zero_is_not_instability():
+    # healthy_grid25: d_loss goes from -6.7 to about 0 as the distributions meet, then jitters by 0.1 around 0;
+    # against its own tiny level that jitter once read as "both losses oscillate wildly"
+    run = read_run(CORPUS / "healthy_grid25.csv")
+    tail = run.frame["d_loss"].iloc[-7:]
+    assert tail.abs().median() < 0.2 and run.frame["d_loss"].abs().max() > 5
+    assert diagnose(run.frame, "wgan").label == "healthy"
