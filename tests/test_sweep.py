@@ -266,6 +266,8 @@ def _all_pids() -> list[int]:
     (["toy2d", "--resume", "--name", "never"], ("no sweep to resume",)),
     (["toy2d", "--trials", "0"], ("--trials",)),
     (["toy2d", "--enqueue", "n_critic=2"], ("--enqueue expects a JSON object",)),
+    (["wgan_small", "--data", "folder:nope"], ("image folder not found",)),
+    (["toy2d", "--data", "sprites"], ("trains on points data",)),
 ])
 def test_bad_sweep_input_gets_one_line_and_exit_2(tmp_path, capsys, args, words):
     (tmp_path / "bad.json").write_text(json.dumps({"BETA1": [0.0, 0.5]}))

@@ -80,3 +80,16 @@ def test_outcomes_say_how_a_trial_ended_and_what_optuna_is_told():
     assert asha.status == "stopped:asha" and not asha.collapsed and asha.optuna_state == "PRUNED"
     assert outcome(report("unstable", 19, 2), policy).status == "finished:unstable"
     assert outcome(report("healthy", 5, 1), policy, error=True).optuna_state == "FAIL"
+
+
+def test_a_relative_image_folder_is_made_absolute_for_the_trials(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from tuner.sweep_command import _checked_data
+
+    (tmp_path / "imgs").mkdir()
+    for i in range(4):
+        Image.new("RGB", (20, 20), (60 * i, 0, 0)).save(tmp_path / "imgs" / f"{i}.png")
+    monkeypatch.chdir(tmp_path)
+    cfg = _checked_data(GanConfig(model="wgan_small", data="folder:imgs", image_size=16))
+    assert cfg.data == f"folder:{tmp_path / 'imgs'}"  # trials run in their own working directories

@@ -27,7 +27,7 @@ from trainables.run import LossLog, RunPaths, make_trainer, save_samples
 from trainables.trainer import Trainer
 from tuner.diagnosis import diagnose
 
-QUALITY_FLOOR = -1.0  # the objective before the first measurement, and for non-finite samples
+QUALITY_FLOOR = -100.0  # the objective before the first measurement: below any measured quality (-log10(1+KID)/10)
 STATE_FILE = "trial.pt"
 
 

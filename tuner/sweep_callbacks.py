@@ -13,6 +13,7 @@ from ray.tune import Callback
 
 from search_spaces.spaces import DERIVED
 from trainables.metrics import COLUMNS
+from trainables.trainable import QUALITY_FLOOR
 from tuner.stopping import StopPolicy, outcome
 from tuner.tracking import Store
 
@@ -146,12 +147,16 @@ class ProgressTable(Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info) -> None:
         verdict = outcome(trial.last_result, self.policy)
-        quality = (trial.last_result or {}).get("quality", float("nan"))
         self._out(f"  t{trial_number(trial):03d} {verdict.status} at epoch {verdict.epoch} "
-                  f"(quality {quality:.4g}): {verdict.reason[:160]}")
+                  f"(quality {_quality_text(trial.last_result or {})}): {verdict.reason[:160]}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info) -> None:
         self._out(f"  t{trial_number(trial):03d} error: {_error_line(trial)}")
+
+
+def _quality_text(result: Mapping[str, Any]) -> str:
+    quality = result.get("quality", math.nan)
+    return "not yet" if quality <= QUALITY_FLOOR or quality != quality else f"{quality:.4f}"
 
 
 def table(trials: list, policy: StopPolicy) -> str:
@@ -166,6 +171,6 @@ def table(trials: list, policy: StopPolicy) -> str:
         status = outcome(r, policy).status if trial.status == "TERMINATED" else trial.status
         lines.append(f"t{trial_number(trial):03d}  {status[:22]:<22} {int(r.get('epoch', 0)) + 1:>3}/"
                      f"{policy.max_epochs:<3} {r.get('d_loss', math.nan):>9.3f} {r.get('g_loss', math.nan):>9.3f} "
-                     f"{int(r.get('collapse_score', 0)):>5}/14 {r.get('quality', math.nan):>8.4f}  "
+                     f"{int(r.get('collapse_score', 0)):>5}/14 {_quality_text(r):>8}  "
                      f"{r.get('diagnosis', '')} x{r.get('diagnosis_streak', 0)}")
     return "\n".join(lines)

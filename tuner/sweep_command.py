@@ -86,7 +86,7 @@ def _settings(args: argparse.Namespace):
         layers["dataset_size"] = budget["dataset_size"]
     if args.data:
         layers["data"] = args.data
-    base = build_config(spec.defaults, preset_overrides(spec, preset), layers, fixed)
+    base = _checked_data(build_config(spec.defaults, preset_overrides(spec, preset), layers, fixed))
     space = dict(spec.space)
     if args.space:
         space = parse_space(read_mapping(Path(args.space), "space file"), FIELDS, args.space)
@@ -111,6 +111,21 @@ def _settings(args: argparse.Namespace):
         stopper=not args.no_stopper, asha=not args.no_asha, command=_command_line(), preset=preset)
     device = "CUDA" if cuda else "no CUDA"
     return settings, f"{device}: preset {preset}, data {base.data}"
+
+
+def _checked_data(cfg: GanConfig) -> GanConfig:
+    """The dataset loaded once here: a bad spec or folder is one line now, not an error in every trial; and a
+    relative folder made absolute, since trials run in their own working directories."""
+    from trainables.data import folder, load_dataset
+
+    if cfg.data.startswith(folder.PREFIX):
+        path = Path(cfg.data[len(folder.PREFIX):]).expanduser().resolve()
+        cfg = cfg.replace(data=f"{folder.PREFIX}{path}")
+    data = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.seed, cfg.dataset_size)
+    kind = get_model(cfg.model).data_kind
+    if data.kind != kind:
+        raise ConfigError(f"model {cfg.model} trains on {kind} data, but dataset {cfg.data!r} holds {data.kind}")
+    return cfg
 
 
 def _fields(cfg: GanConfig) -> dict[str, Any]:
