@@ -106,3 +106,20 @@ LADDERS = MappingProxyType({"wgan": WGAN, "bce": BCE})
 # Names the same parameter goes by in users' configs (the seed projects and guide 004 use both).
 ALIASES = MappingProxyType({"LEARNING_RATE_G": ("LR_G",), "LEARNING_RATE_D": ("LR_D",), "LR_G": ("LEARNING_RATE_G",),
                             "LR_D": ("LEARNING_RATE_D",)})
+
+# How `autofix --apply` searches around each step's value: the guide's exact value is the stage's first trial;
+# Optuna then tries values within these bounds of it. ("log", f): [v/f, v*f] on a log scale; ("int", d):
+# [v-d, v+d]; ("choices", (...)): these values and the guide's; ("linear", lo, hi): a fixed range.
+AROUND = MappingProxyType({
+    "LAMBDA_GP": ("log", 2.0),
+    "LEARNING_RATE_G": ("log", 3.0), "LEARNING_RATE_D": ("log", 3.0), "LR_G": ("log", 3.0), "LR_D": ("log", 3.0),
+    "N_CRITIC": ("int", 2), "D_TRAIN_RATIO": ("int", 1),
+    "BATCH_SIZE": ("choices", (32, 64, 128)),
+    "EMA_DECAY": ("choices", (None, 0.99, 0.995, 0.999)),
+    "LATENT_DIM": ("choices", (64, 128, 256)),
+    "GEN_FEATURE_MAPS": ("scale_choices", (1.0, 1.5, 2.0)), "DISC_FEATURE_MAPS": ("scale_choices", (1.0, 1.5, 2.0)),
+    "LABEL_SMOOTHING": ("linear", 0.0, 0.3), "NOISE_STD": ("linear", 0.0, 0.2),
+})
+# A stage whose only change is not searchable (MODEL) searches these around the current values instead: a new
+# architecture moves the best learning rates (guide 001 5: WGAN_large wants its own rates).
+FALLBACK = ("LEARNING_RATE_D", "LEARNING_RATE_G")

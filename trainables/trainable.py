@@ -23,7 +23,7 @@ import torch
 from search_spaces.spaces import resolve
 from trainables.config import GanConfig, write_config
 from trainables.device import resolve_device
-from trainables.run import LossLog, RunPaths, make_trainer, save_samples
+from trainables.run import LossLog, RunPaths, load_checkpoint, make_trainer, save_samples
 from trainables.trainer import Trainer
 from tuner.diagnosis import diagnose
 
@@ -35,6 +35,7 @@ STATE_FILE = "trial.pt"
 class TrialSetup:
     base: Mapping[str, Any]  # the sweep's resolved base config (field names)
     threads: int = 1  # torch intra-op threads: the trial's CPU share
+    init_checkpoint: str | None = None  # a gantune checkpoint every trial starts from (with the trial's settings)
 
 
 def trial_config(setup: TrialSetup, values: Mapping[str, Any]) -> GanConfig:
@@ -78,7 +79,10 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     trainer = make_trainer(cfg, resolve_device("auto"))
     paths = RunPaths(Path(tune.get_context().get_trial_dir()))
     paths.root.mkdir(parents=True, exist_ok=True)
-    report = Report(_restore(trainer, tune.get_checkpoint()))
+    checkpoint = tune.get_checkpoint()
+    report = Report(_restore(trainer, checkpoint))
+    if checkpoint is None and setup.init_checkpoint:  # autofix: resume the broken run before its collapse
+        trainer.load_state_dict(load_checkpoint(setup.init_checkpoint))
     write_config(cfg, paths.config)
     log = LossLog(paths.losses, keep_epochs=0)  # a restored trial may run in a new working directory:
     for row in report.history:  # its losses.csv is rewritten from the checkpoint's history

@@ -16,6 +16,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--write", action="store_true", help="apply the first stage to --config (a .bak is kept)")
     p.add_argument("--json", action="store_true", help="print one JSON object (documented in the README)")
     p.add_argument("--plot", metavar="FILE", help="write a PNG of the losses with the onset marked")
+    a = p.add_argument_group("--apply: walk the remedy ladder until a run trains healthy")
+    a.add_argument("--apply", action="store_true", help="run each stage of the plan as a small sweep, in order, "
+                                                         "until a trial is healthy and beats the broken run")
+    a.add_argument("--model", help="the gantune model to train (default: the run's config.json MODEL)")
+    a.add_argument("--data", help="the dataset for gantune's model (default: the run's DATA)")
+    a.add_argument("--train-cmd", metavar="CMD", help="your own trainer, e.g. \"python train.py\" (needs --config; "
+                                                     "see the README's contract)")
+    a.add_argument("--trials", type=int, default=4, help="trials per stage (default 4)")
+    a.add_argument("--epochs", type=int, help="epochs per trial (default: as many as the broken run logged)")
+    a.add_argument("--budget", type=int, help="trial-epochs in all (default: trials x epochs per stage)")
+    a.add_argument("--concurrency", type=int, help="trials at once (default: what the CPUs/GPUs hold)")
+    a.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial (default 1)")
+    a.add_argument("--gpus-per-trial", type=float, help="GPU fraction per trial (default 0.25 with CUDA, else 0)")
+    a.add_argument("--seed", type=int, default=0, help="the Optuna sampler's seed (default 0)")
+    a.add_argument("--name", help="autofix name (default autofix-TIMESTAMP); results in autofix/NAME")
+    a.add_argument("--address", help="join a running Ray cluster (or set RAY_ADDRESS); default: local Ray")
+    a.add_argument("--tracking-uri", help="MLflow store (default: sqlite:///mlflow.db here, or MLFLOW_TRACKING_URI)")
+    a.add_argument("--experiment", default="gantune", help="MLflow experiment (default gantune)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.write and not args.config:
         raise ConfigError("--write needs --config FILE: the file to apply the first step to")
+    if args.apply:
+        from tuner.autofix_apply import apply
+
+        return apply(args)
     log = read_run(args.run, args.family)
     config = _config(log, args.config)
     diagnosis = diagnose(log.frame, log.family)

@@ -126,6 +126,15 @@ def _swing(name: str) -> Callable[[pd.DataFrame], float]:
     return lambda f: oscillation(tail(_col(f, name)), _col(f, name))
 
 
+def _w_run_trend(frame: pd.DataFrame) -> float:
+    """The trend of the critic's Wasserstein estimate (w_dist, else -d_loss) over the run after its first epochs.
+    A healthy WGAN's estimate peaks early and falls as the generator catches up; one that climbs all run long
+    means the generator never did (guide 000's run, seen before g_loss's climb is steep)."""
+    w = _col(frame, "w_dist") if "w_dist" in frame and frame["w_dist"].notna().any() else -_col(frame, "d_loss")
+    w = w.iloc[GRACE:]
+    return trend(w) if w.notna().sum() >= 2 * TAIL_MIN else math.nan
+
+
 def _first_bad(frame: pd.DataFrame) -> float:
     losses = frame[["d_loss", "g_loss"]].astype(float)
     bad = ~np.isfinite(losses).all(axis=1) | (losses.abs() > EXPLODED).any(axis=1)
@@ -143,6 +152,8 @@ WGAN_SIGNALS = (
            "001 1 Reading the Losses: d_loss large negative and stays there"),
     Signal("w_dist_rise", lambda f: rise(tail(_col(f, "w_dist"))), lambda v: v > 0.15, "> 15% of its level",
            "001 1: the critic separates real and fake more and more", ("w_dist",)),
+    Signal("w_dist_run_trend", _w_run_trend, lambda v: v > 0.8, "> 0.8 over the run after epoch 5 (never turned down)",
+           "000 Loss Analysis: the critic's margin grows every epoch", ("d_loss",)),
     Signal("d_loss_positive_share", lambda f: share(tail(_col(f, "d_loss")) > 0), lambda v: v > 0.8,
            "> 80% of tail epochs", "001 1 Reading the Losses: d_loss large positive, the critic is failing"),
     Signal("d_loss_tail_level", lambda f: float(tail(_col(f, "d_loss")).median()), lambda v: v > 1.0, "> 1.0",
@@ -208,6 +219,8 @@ RULES = {
         Rule("diverged", ("non_finite_or_exploded_loss_epoch",)),
         Rule("discriminator_dominant", ("g_loss_trend", "g_loss_rise"),
              ("d_loss_tail_median", "w_dist_rise", "collapse_score_share")),
+        Rule("discriminator_dominant", ("g_loss_trend", "w_dist_run_trend"), ("d_loss_tail_median",
+                                                                              "collapse_score_share")),
         Rule("generator_dominant", ("d_loss_positive_share", "d_loss_tail_level")),
         Rule("mode_collapse", ("collapse_score_share",)),
         Rule("mode_collapse", ("diversity_ratio_tail",)),

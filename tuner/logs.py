@@ -67,6 +67,12 @@ def read_run(path: str | Path, family: str | None = None) -> RunLog:
     return RunLog(frame=frame, family=family or infer_family(frame), format=fmt, source=source, run_dir=run_dir)
 
 
+def parse_log(text: str, source: Path) -> pd.DataFrame:
+    """A log's text as the per-epoch frame `read_run` makes (for a log that is still being written)."""
+    frame, _ = _parse(text, source)
+    return _last_row_per_epoch(frame)
+
+
 def find_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     """(epoch, path) of the checkpoints in run_dir/checkpoints, sorted; checkpoint_* wins a shared epoch."""
     folder = Path(run_dir) / "checkpoints"

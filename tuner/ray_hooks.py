@@ -14,22 +14,34 @@ from optuna.trial import TrialState
 from ray.tune import Stopper
 from ray.tune.search.optuna import OptunaSearch
 
-from tuner.stopping import StopPolicy, outcome, stop_decision
+from tuner.stopping import StopPolicy, fixes, outcome, stop_decision
 
 log = logging.getLogger(__name__)
 
 
 class CollapseStopper(Stopper):
-    """Stops a trial the moment `stop_decision` calls it diverged or collapsed."""
+    """Stops a trial the moment `stop_decision` calls it diverged or collapsed. For autofix it also ends the whole
+    search: once a trial `fixes` the run (`goal`: the broken run's quality), or once `give_up_after` trials have
+    collapsed again (the stage's remedy does not work: escalate)."""
 
-    def __init__(self, policy: StopPolicy) -> None:
-        self.policy = policy
+    def __init__(self, policy: StopPolicy, goal: float | None = None, give_up_after: int | None = None,
+                 seek: bool = False, collapse: bool = True) -> None:
+        self.policy, self.goal, self.give_up_after, self.seek = policy, goal, give_up_after, seek
+        self.collapse = collapse  # False: never stop a trial, only end the search (a plain sweep that seeks)
+        self.collapsed: set[str] = set()
+        self.done = False
 
     def __call__(self, trial_id: str, result: dict) -> bool:
-        return stop_decision(result, self.policy) is not None
+        stop = self.collapse and stop_decision(result, self.policy) is not None
+        if stop:
+            self.collapsed.add(trial_id)
+            self.done |= self.give_up_after is not None and len(self.collapsed) >= self.give_up_after
+        elif self.seek and fixes(result, self.policy, self.goal):
+            self.done = True
+        return stop
 
     def stop_all(self) -> bool:
-        return False
+        return self.done
 
 
 class HonestOptunaSearch(OptunaSearch):

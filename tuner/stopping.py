@@ -21,6 +21,7 @@ STOP_LABELS = ("mode_collapse", "discriminator_dominant", "generator_dominant")
 # Stopping kills a trial, so the samples must agree: a dominance label from the losses alone (g_loss climbing
 # for a few epochs is normal early in WGAN training) is left to ASHA unless a sample signal fired with it.
 SAMPLE_SIGNALS = ("collapse_score_share", "diversity_ratio_tail")
+CUT = ("stopped:asha", "stopped:ended")  # ended early for a reason other than the trial's own health
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +30,10 @@ class StopPolicy:
     confirm: int = 3  # a collapse label must hold for at least this many consecutive epochs...
     confirm_frac: float = 0.1  # ...and this fraction of the run
     settle_frac: float = 0.25  # no collapse call in the first quarter of the run (nor before GRACE + TAIL_MIN)
+    # Labels that stop a trial without a sample signal: autofix passes the broken run's label, since that run
+    # already showed where this failure leads ("trials that collapse again are stopped early").
+    confirmed: tuple[str, ...] = ()
+    asha: bool = True  # what else ends a trial early: ASHA, or (autofix) the search ending
 
     @property
     def window(self) -> int:
@@ -50,13 +55,13 @@ class Verdict:
     @property
     def collapsed(self) -> bool:
         """Stopped by the diagnosis core: Optuna must not learn this trial's value as a good result."""
-        return self.status == "diverged" or (self.status.startswith("stopped:") and self.status != "stopped:asha")
+        return self.status == "diverged" or (self.status.startswith("stopped:") and self.status not in CUT)
 
     @property
     def optuna_state(self) -> str:
         if self.collapsed or self.status == "error":
             return "FAIL"
-        return "PRUNED" if self.status == "stopped:asha" else "COMPLETE"
+        return "PRUNED" if self.status in CUT else "COMPLETE"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -74,7 +79,7 @@ def stop_decision(result: Mapping[str, Any], policy: StopPolicy) -> Verdict | No
         return Verdict("diverged", label, epoch, f"diverged at epoch {result.get('diagnosis_onset', epoch)}: "
                                                  f"{_evidence_text(result)}")
     if label in STOP_LABELS and epoch + 1 >= policy.settled and streak >= policy.window \
-            and samples_agree(result):
+            and (samples_agree(result) or label in policy.confirmed):
         onset = result.get("diagnosis_onset", -1)
         return Verdict(f"stopped:{label}", label, epoch,
                        f"{label} for {streak} epochs (confirmation window {policy.window})"
@@ -96,11 +101,27 @@ def outcome(result: Mapping[str, Any] | None, policy: StopPolicy, error: bool = 
     if decided is not None:
         return decided
     label, epoch = str(result.get("diagnosis", "healthy")), _epoch(result)
+    if epoch + 1 < policy.max_epochs and not policy.asha:
+        return Verdict("stopped:ended", label, epoch, f"stopped at epoch {epoch} when the search ended (another "
+                                                      f"trial fixed the run, or the stage gave up)")
     if epoch + 1 < policy.max_epochs:
         return Verdict("stopped:asha", label, epoch, f"ASHA stopped it at epoch {epoch}: quality "
                                                     f"{result.get('quality', float('nan')):.4g} below its rung")
     status = "healthy" if label == "healthy" else f"finished:{label}"
     return Verdict(status, label, epoch, f"ran all {policy.max_epochs} epochs; diagnosis {label}")
+
+
+def beats(quality: float, goal: float | None) -> bool:
+    """Whether a measured quality beats a goal (higher is better); no goal, or an unmeasured one, is beaten by
+    any measured quality."""
+    if not (isinstance(quality, int | float) and math.isfinite(quality)):
+        return False
+    return goal is None or not math.isfinite(goal) or quality > goal
+
+
+def fixes(result: Mapping[str, Any] | None, policy: StopPolicy, goal: float | None) -> bool:
+    """A trial's report that ends it healthy with a quality beating the goal: what autofix is looking for."""
+    return bool(result) and outcome(result, policy).status == "healthy" and beats(result.get("quality"), goal)
 
 
 def _evidence(result: Mapping[str, Any]) -> list[dict[str, Any]]:

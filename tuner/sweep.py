@@ -20,6 +20,7 @@ from search_spaces.spaces import Param, seed_point
 from trainables.config import write_config
 from trainables.errors import ConfigError
 from trainables.trainable import TrialSetup, train_trial, trial_config
+from tuner.external import ExternalSetup
 from tuner.stopping import StopPolicy, Verdict, outcome
 from tuner.tracking import Store, dumps
 
@@ -49,10 +50,20 @@ class SweepSettings:
     progress_every: float = 20.0
     command: str = ""
     preset: str = ""
+    # autofix: the run it nests under, the goal that ends the search, when to give up, the broken run's label
+    # (stopped without a sample signal), a checkpoint every trial starts from, the user's trainer
+    parent_run: str | None = None
+    goal: float | None = None
+    seek: bool = False  # end the whole search once a trial is healthy and beats `goal`
+    give_up_after: int | None = None
+    confirmed: tuple[str, ...] = ()
+    init_checkpoint: str | None = None
+    external: ExternalSetup | None = None
+    kind: str = "sweep"
 
     @property
     def epochs(self) -> int:
-        return int(self.base["num_epochs"])
+        return self.external.epochs if self.external else int(self.base["num_epochs"])
 
     @property
     def path(self) -> Path:
@@ -60,7 +71,7 @@ class SweepSettings:
 
     @property
     def policy(self) -> StopPolicy:
-        return StopPolicy(self.epochs)
+        return StopPolicy(self.epochs, confirmed=self.confirmed, asha=self.asha)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +81,8 @@ class TrialOutcome:
     values: Mapping[str, Any]
     verdict: Verdict
     quality: float
-    epochs_run: int
+    epochs_run: int  # the last epoch reported + 1
+    iterations: int  # epochs this trial trained (fewer than epochs_run when it resumed a checkpoint)
     path: str
     checkpoint: str | None
 
@@ -165,10 +177,48 @@ def _check_address(address: str) -> None:
 def _trainable(settings: SweepSettings):
     from ray import tune
 
+    from tuner.external import external_trial
+
     threads = max(1, int(settings.cpus_per_trial))
-    setup = TrialSetup(base=dict(settings.base), threads=threads)
-    return tune.with_resources(tune.with_parameters(train_trial, setup=setup),
-                               {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
+    if settings.external:
+        trainable = tune.with_parameters(external_trial,
+                                         setup=dataclasses.replace(settings.external, threads=threads))
+    else:
+        setup = TrialSetup(base=dict(settings.base), threads=threads, init_checkpoint=settings.init_checkpoint)
+        trainable = tune.with_parameters(train_trial, setup=setup)
+    return tune.with_resources(trainable, {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
+
+
+@dataclasses.dataclass(frozen=True)
+class UserConfig:
+    """The user's trainer's config for one trial (what MLflow records as its params)."""
+
+    values: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.values)
+
+
+def config_of(settings: SweepSettings, values: Mapping[str, Any]) -> Any:
+    """A trial's whole config from its search values: a GanConfig, or the user's config."""
+    if settings.external:
+        from tuner.external import trial_values
+
+        return UserConfig(trial_values(settings.external, values))
+    return trial_config(TrialSetup(base=dict(settings.base)), values)
+
+
+def write_best(settings: SweepSettings, values: Mapping[str, Any], path: Path) -> Path:
+    """The config a trial ran, in a file its trainer accepts: config.json, or the user's own config file."""
+    config = config_of(settings, values)
+    if settings.external:
+        from tuner.external import config_text
+
+        path = path.with_name(f"best_{settings.external.config_path.name}")
+        path.write_text(config_text(settings.external, config.values))
+    else:
+        write_config(config, path)
+    return path
 
 
 def _tuner(settings: SweepSettings, callbacks: list):
@@ -191,7 +241,8 @@ def _tuner(settings: SweepSettings, callbacks: list):
                  if settings.asha else FIFOScheduler())
     run_config = tune.RunConfig(
         name=settings.name, storage_path=str(settings.storage.resolve()), callbacks=callbacks, verbose=0,
-        stop=CollapseStopper(policy) if settings.stopper else None,
+        stop=CollapseStopper(policy, settings.goal, settings.give_up_after, settings.seek, settings.stopper)
+        if settings.stopper or settings.seek else None,
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2))
     tune_config = tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=settings.trials,
@@ -209,8 +260,8 @@ def run_sweep(settings: SweepSettings, store: Store) -> Summary:
 
     check_paths(settings)
     parent_id = _parent(settings, store)
-    config_of = functools.partial(trial_config, TrialSetup(base=dict(settings.base)))
-    callbacks = [SweepTracker(store, settings.name, parent_id, settings.model, settings.policy, config_of,
+    callbacks = [SweepTracker(store, settings.name, parent_id, settings.model, settings.policy,
+                              functools.partial(config_of, settings),
                               seed_point(settings.space, settings.base)),
                  ProgressTable(settings.policy, settings.progress_every)]
     if settings.resume:
@@ -234,7 +285,8 @@ def check_paths(settings: SweepSettings) -> None:
 
 
 def _parent(settings: SweepSettings, store: Store) -> str:
-    run_id, created = store.run(settings.name, {"sweep": settings.name, "kind": "sweep"})
+    run_id, created = store.run(settings.name, {"sweep": settings.name, "kind": settings.kind},
+                                settings.parent_run)
     if created:
         params = {"model": settings.model, "preset": settings.preset, "trials": settings.trials,
                   "epochs": settings.epochs, "concurrency": settings.concurrency, "seed": settings.seed,
@@ -257,13 +309,13 @@ def _summarise(settings: SweepSettings, grid: Any, store: Store, parent_id: str)
         trials.append(TrialOutcome(
             name=Path(result.path).name, trial_id=str(metrics.get("trial_id", "")), values=dict(result.config or {}),
             verdict=verdict, quality=float(metrics.get(METRIC, float("nan"))),
-            epochs_run=int(epoch) + 1 if epoch is not None else 0, path=str(result.path),
+            epochs_run=int(epoch) + 1 if epoch is not None else 0,
+            iterations=int(metrics.get("training_iteration", 0)), path=str(result.path),
             checkpoint=result.checkpoint.path if result.checkpoint else None))
     best = _best(trials)
     best_path = None
     if best is not None:
-        best_path = settings.path / "best_config.json"
-        write_config(trial_config(TrialSetup(base=dict(settings.base)), best.values), best_path)
+        best_path = write_best(settings, best.values, settings.path / "best_config.json")
     summary = Summary(settings, tuple(trials), best, best_path, parent_id)
     _record(summary, store)
     return summary

@@ -1,0 +1,125 @@
+"""`gantune autofix --apply` for real: a broken run, the ladder's stages as real Ray Tune + Optuna sweeps, real
+training (the user's own trainer script, and gantune's toy2d), an MLflow SQLite store, and the fixed config
+trained again to show that it is healthy."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from tuner.cli import main
+from tuner.diagnosis import diagnose
+from tuner.user_config import read
+
+pytestmark = pytest.mark.xdist_group("ray")
+
+EXAMPLE = Path(__file__).parent / "external_trainer"
+
+
+def gantune(*args: str, timeout: int = 400) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "tuner.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def runs(tag: str, value: str) -> list:
+    mlflow = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    exp = mlflow.get_experiment_by_name("gantune")
+    return mlflow.search_runs([exp.experiment_id], filter_string=f"tags.`gantune.{tag}` = '{value}'")
+
+
+def example_project(tmp_path: Path) -> Path:
+    """The example trainer in its own folder, run once with its broken config (the user's failed run)."""
+    project = tmp_path / "mygan"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "train.py"], cwd=project, check=True, capture_output=True, timeout=120,
+                   env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return project
+
+
+def test_the_example_trainers_broken_config_is_fixed_end_to_end(tmp_path):
+    project = example_project(tmp_path)
+    broken = diagnose(pd.read_csv(project / "losses.csv"))
+    assert broken.label == "generator_dominant"
+    (project / "losses.csv").rename(project / "broken.csv")
+
+    done = gantune("autofix", "--run", str(project / "broken.csv"), "--apply", "--config",
+                   str(project / "config.py"), "--train-cmd", f"{sys.executable} train.py", "--trials", "2",
+                   "--name", "fix", "--write")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads((tmp_path / "autofix" / "fix" / "autofix.json").read_text())
+    stage1, stage2 = report["stages"]
+    # stage 1 (LAMBDA_GP) fails again the broken run's way, is stopped early, and escalates
+    assert stage1["changes"] == {"LAMBDA_GP": 1.0} and stage1["fixed_by"] is None
+    assert set(stage1["statuses"].values()) == {"stopped:generator_dominant"}
+    assert stage1["spent_trial_epochs"] < 2 * 20
+    # stage 2 (N_CRITIC and the learning rates) fixes it; nothing after it runs
+    assert report["fixed"] and report["fixed_stage"] == 2 and report["fixed_quality"] > report["original_quality"]
+    fixed = read(project / "config.py")  # --write applied it, keeping a backup
+    assert fixed["N_CRITIC"] > 1 and fixed["LAMBDA_GP"] == 1.0 and fixed["NUM_EPOCHS"] == 20
+    assert read(project / "config.py.bak")["N_CRITIC"] == 1
+    assert "-N_CRITIC = 1" in (tmp_path / "autofix" / "fix" / "fixed_config.diff").read_text()
+    assert not subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True).stdout  # no trainer left
+
+    # the user's script with the fixed config trains healthy
+    subprocess.run([sys.executable, "train.py"], cwd=project, check=True, capture_output=True, timeout=120)
+    assert diagnose(pd.read_csv(project / "losses.csv")).label == "healthy"
+
+    # MLflow: the autofix parent, a child per stage, the trials under their stage
+    parent = runs("autofix", "fix")[0]
+    assert parent.data.tags["gantune.status"] == "fixed:stage2" and parent.data.params["diagnosis"] == \
+        "generator_dominant"
+    stages = {r.data.tags["gantune.sweep"]: r for r in runs("kind", "autofix-stage")}
+    assert set(stages) == {"fix-stage1", "fix-stage2"}
+    assert {r.data.tags["mlflow.parentRunId"] for r in stages.values()} == {parent.info.run_id}
+    trials = runs("sweep", "fix-stage1")
+    assert {t.data.tags.get("mlflow.parentRunId") for t in trials if "gantune.trial_id" in t.data.tags} == \
+        {stages["fix-stage1"].info.run_id}
+
+
+def test_a_gantune_run_is_fixed_and_its_config_trains_with_gantune(tmp_path):
+    # no gradient penalty, a fast generator and one critic step: the critic dominates (the corpus's run)
+    assert main(["train", "toy2d", "--out", "broken", "--epochs", "24", "--quiet", "--set", "LAMBDA_GP=0",
+                 "--set", "LEARNING_RATE_G=3e-3", "--set", "N_CRITIC=1", "--set", "DATASET_SIZE=2000",
+                 "--set", "QUALITY_EVERY=6"]) == 0
+    done = gantune("autofix", "--run", "broken", "--apply", "--trials", "2", "--name", "toyfix")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "is discriminator_dominant" in done.stdout and "fixed at stage" in done.stdout
+    report = json.loads((tmp_path / "autofix" / "toyfix" / "autofix.json").read_text())
+    assert report["fixed_quality"] > report["original_quality"]
+    fixed = tmp_path / "autofix" / "toyfix" / "fixed_config.json"
+    assert json.loads(fixed.read_text())["LAMBDA_GP"] >= 0.5  # stage 1 turned the penalty back on
+    assert main(["train", "toy2d", "--config", str(fixed), "--out", "again", "--quiet"]) == 0
+    assert diagnose(pd.read_csv("again/losses.csv")).label == "healthy"
+
+
+def test_a_healthy_run_has_nothing_to_fix(tmp_path, capsys):
+    assert main(["train", "toy2d", "--out", "ok", "--epochs", "12", "--quiet", "--set", "DATASET_SIZE=1000",
+                 "--set", "QUALITY_EVERY=0"]) == 0
+    assert main(["autofix", "--run", "ok", "--apply"]) == 0
+    assert "nothing to fix" in capsys.readouterr().out
+    assert not Path("autofix").exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--train-cmd", "python train.py"], "--train-cmd needs --config"),
+    (["--train-cmd", "no-such-program-xyz train.py", "--config", "config.py"], "is not a program on PATH"),
+    (["--model", "no_such_model"], "no_such_model"),
+    ([], "no config.json"),
+    (["--model", "toy2d", "--epochs", "0"], "--epochs must be at least 1"),
+])
+def test_bad_apply_input_gets_one_clear_line_and_exit_2(tmp_path, capsys, args, words):
+    shutil.copy(EXAMPLE / "config.py", "config.py")
+    Path("losses.csv").write_text("epoch,d_loss,g_loss\n" + "".join(f"{e},{1 + e / 5},{-e / 5}\n" for e in range(20)))
+    assert main(["autofix", "--run", "losses.csv", "--apply", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) == 1
+    assert Path("losses.csv").exists() and not Path("autofix").exists()

@@ -1,0 +1,98 @@
+"""autofix --apply's pure parts: each stage's search around the guide's values, and when a search ends."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from search_spaces.spaces import resolve, seed_point
+from trainables.config import FIELDS, GanConfig, build_config
+from trainables.registry import get_model, preset_overrides
+from tuner.diagnosis import Diagnosis
+from tuner.external import proxy, run_quality
+from tuner.prescription import prescribe
+from tuner.ray_hooks import CollapseStopper
+from tuner.stage_search import stage_search
+from tuner.stopping import StopPolicy, beats, fixes, outcome, stop_decision
+
+
+def postmortem() -> dict:
+    spec = get_model("wgan_large")
+    cfg = build_config(spec.defaults, preset_overrides(spec, "cpu"), preset_overrides(spec, "postmortem"))
+    return {k: getattr(cfg, k) for k in FIELDS}
+
+
+def critic_dominates() -> Diagnosis:
+    return Diagnosis("discriminator_dominant", "wgan", 0, 0.8, (), 30)
+
+
+def test_each_stage_starts_at_the_guides_values_and_searches_around_them():
+    config = postmortem()
+    plan = prescribe(critic_dominates(), GanConfig(**config).to_dict())
+    stage2 = stage_search(2, plan.stage(2), config, str.lower)
+    # guide 000's fix, exactly: equal rates, N_CRITIC 3, batch 64, EMA 0.995
+    assert stage2.changes == {"learning_rate_g": 1e-4, "n_critic": 3, "batch_size": 64, "ema_decay": 0.995}
+    assert seed_point(stage2.space, stage2.base) == stage2.changes  # the first trial is the guide's values
+    assert stage2.space["learning_rate_g"].low == pytest.approx(1e-4 / 3)
+    assert stage2.space["learning_rate_g"].high == pytest.approx(3e-4)
+    assert (stage2.space["n_critic"].low, stage2.space["n_critic"].high) == (1, 5)
+    assert set(stage2.space) == set(stage2.changes)  # only the stage's parameters move
+    assert GanConfig(**resolve(stage2.base, {})).learning_rate_d == config["learning_rate_d"]
+
+
+def test_a_stage_without_a_searchable_change_searches_the_learning_rates():
+    config = {**postmortem(), "model": "wgan_small"}
+    plan = prescribe(critic_dominates(), GanConfig(**config).to_dict())
+    stage3 = stage_search(3, plan.stage(3), config, str.lower)
+    assert stage3.changes == {"model": "wgan_large"}
+    assert set(stage3.space) == {"learning_rate_d", "learning_rate_g"}
+
+
+def test_parameters_the_users_config_lacks_are_skipped_not_invented():
+    config = {"LR_G": 5e-4, "LR_D": 1e-5, "N_CRITIC": 1, "LAMBDA_GP": 2.0}
+    plan = prescribe(Diagnosis("generator_dominant", "wgan", 0, 0.8, (), 20), config)
+    stage2 = stage_search(2, plan.stage(2), config)
+    assert stage2.changes == {"N_CRITIC": 3, "LR_G": 2.5e-4}  # the user's own spelling is kept
+    stage4 = stage_search(4, plan.stage(4), config)
+    assert stage4.changes == {} and stage4.skipped == ("DISC_FEATURE_MAPS",)
+
+
+def report(epoch: int, label: str, quality: float, streak: int = 1, measured: float = 1.0) -> dict:
+    return {"epoch": epoch, "training_iteration": epoch + 1, "diagnosis": label, "diagnosis_streak": streak,
+            "quality": quality, "quality_measured": measured, "diagnosis_evidence": "[]"}
+
+
+def test_the_broken_runs_label_stops_a_trial_without_a_sample_signal():
+    plain, autofix = StopPolicy(20), StopPolicy(20, confirmed=("generator_dominant",))
+    result = report(12, "generator_dominant", -3.0, streak=5)
+    assert stop_decision(result, plain) is None  # a sweep waits for the samples to agree
+    assert stop_decision(result, autofix).status == "stopped:generator_dominant"
+
+
+def test_the_search_ends_at_the_first_fix_or_when_the_stage_gives_up():
+    policy = StopPolicy(10, confirmed=("generator_dominant",), asha=False)
+    seeker = CollapseStopper(policy, goal=-4.8, give_up_after=2, seek=True)
+    assert not seeker("a", report(5, "healthy", -1.0)) and not seeker.stop_all()  # not at its last epoch yet
+    assert not seeker("a", report(9, "healthy", -5.0)) and not seeker.stop_all()  # healthy, not better
+    seeker("b", report(9, "healthy", -1.0))
+    assert seeker.stop_all()
+    quitter = CollapseStopper(policy, goal=-4.8, give_up_after=2, seek=True)
+    assert quitter("a", report(9, "generator_dominant", -3.0, streak=4)) and not quitter.stop_all()
+    assert quitter("b", report(9, "generator_dominant", -3.0, streak=4)) and quitter.stop_all()
+    cut = outcome(report(4, "healthy", -1.0), policy)
+    assert cut.status == "stopped:ended" and cut.optuna_state == "PRUNED" and not cut.collapsed
+
+
+def test_beating_the_broken_run_needs_a_measured_better_quality():
+    assert beats(-0.3, -0.39) and not beats(-0.4, -0.39) and not beats(math.nan, -0.39)
+    assert beats(-0.3, math.nan) and beats(-0.3, None)
+    assert not fixes(report(9, "healthy", -0.3), StopPolicy(20), None)  # not the last epoch
+
+
+def test_a_log_without_quality_is_scored_by_the_loss_proxy():
+    frame = pd.DataFrame({"epoch": [0, 1], "d_loss": [-5.0, -2.0], "g_loss": [1.0, 1.0]})
+    assert list(proxy(frame, "wgan")) == [-5.0, -2.0]
+    assert run_quality(frame, "wgan") == -2.0
+    assert run_quality(frame.assign(quality=[0.1, float("nan")]), "wgan") == 0.1

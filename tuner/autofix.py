@@ -1,0 +1,284 @@
+"""`autofix --apply`: walk the remedy ladder, one small sweep per stage, until a trial trains healthy.
+
+Each stage is a sweep (tuner/sweep.py) over only that stage's parameters, around the current config: the
+guide's values are the first trial (`stage_search`), Optuna searches around them, the same stopper stops trials
+that fail again the way the broken run did, and the search ends at the first trial that is healthy by the
+diagnosis core and beats the broken run's quality. A stage that finds nothing (or whose first `give_up_after`
+trials fail again) escalates to the next, carrying its best config forward. ASHA is off: a stage holds a few
+trials, and an early rung would judge the guide's own recommendation on its first noisy epochs.
+MLflow gets one parent run for the autofix, a child per stage, the trials under it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from search_spaces.spaces import resolve
+from trainables.config import ARCHITECTURE_KEYS, GanConfig, write_config
+from tuner.diagnosis import Diagnosis
+from tuner.external import ExternalSetup, config_text
+from tuner.prescription import Plan, Step, prescribe
+from tuner.stage_search import StageSearch, stage_search
+from tuner.stopping import STOP_LABELS, beats
+from tuner.sweep import Summary, SweepSettings, TrialOutcome, run_sweep
+from tuner.tracking import Store, dumps
+
+EXTERNAL = "external"
+
+
+@dataclasses.dataclass(frozen=True)
+class Broken:
+    """The run to fix: where its log is, its diagnosis, its config in its trainer's keys, its quality."""
+
+    source: str
+    diagnosis: Diagnosis
+    config: Mapping[str, Any]  # gantune: field names (lower case); the user's trainer: keys as in their file
+    quality: float  # the last measured quality (NaN when the log has none)
+    epochs: int
+    model: str  # a gantune model, or EXTERNAL
+    checkpoints: tuple[tuple[int, Path], ...] = ()
+
+    @property
+    def external(self) -> bool:
+        return self.model == EXTERNAL
+
+    def upper(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """A config in the guides' UPPER_CASE names, which the ladder reads."""
+        return dict(config) if self.external else GanConfig(**config).to_dict()
+
+    def key(self, parameter: str) -> str:
+        return parameter if self.external else parameter.lower()
+
+    def plan(self, config: Mapping[str, Any] | None = None) -> Plan:
+        return prescribe(self.diagnosis, self.upper(config or self.config), list(self.checkpoints))
+
+
+@dataclasses.dataclass(frozen=True)
+class FixSettings:
+    name: str
+    epochs: int  # epochs each trial trains
+    storage: Path = Path("autofix")
+    trials: int = 4  # per stage
+    budget: int | None = None  # trial-epochs in all; None: trials x epochs per stage
+    concurrency: int = 2
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    seed: int = 0
+    experiment: str = "gantune"
+    give_up_after: int = 2  # trials that fail again before a stage escalates
+    external: ExternalSetup | None = None
+    command: str = ""
+
+    @property
+    def path(self) -> Path:
+        return self.storage.resolve() / self.name
+
+
+@dataclasses.dataclass(frozen=True)
+class StageResult:
+    search: StageSearch
+    summary: Summary | None
+    fixed: TrialOutcome | None
+    spent: int  # trial-epochs
+    note: str
+
+    def to_dict(self) -> dict[str, Any]:
+        trials = self.summary.trials if self.summary else ()
+        return {"stage": self.search.stage, "changes": dict(self.search.changes),
+                "space": {k: p.describe() for k, p in self.search.space.items()},
+                "skipped": list(self.search.skipped), "trials": len(trials), "spent_trial_epochs": self.spent,
+                "statuses": {t.name: t.verdict.status for t in trials},
+                "fixed_by": self.fixed.name if self.fixed else None, "note": self.note}
+
+
+@dataclasses.dataclass(frozen=True)
+class FixResult:
+    broken: Broken
+    stages: tuple[StageResult, ...]
+    config: Mapping[str, Any]  # the fixed config, or the best carried to the end
+    fixed: TrialOutcome | None
+    config_path: Path
+    diff: str
+    spent: int
+    seconds: float
+    parent_run_id: str
+
+    @property
+    def fixed_stage(self) -> int | None:
+        return next((s.search.stage for s in self.stages if s.fixed), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"diagnosis": self.broken.diagnosis.to_dict(), "source": self.broken.source,
+                "original_quality": _json_float(self.broken.quality),
+                "fixed": self.fixed is not None, "fixed_stage": self.fixed_stage,
+                "fixed_trial": self.fixed.name if self.fixed else None,
+                "fixed_quality": _json_float(self.fixed.quality) if self.fixed else None,
+                "config_file": str(self.config_path), "spent_trial_epochs": self.spent,
+                "seconds": round(self.seconds, 1), "stages": [s.to_dict() for s in self.stages]}
+
+
+def _json_float(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+# ----- the walk --------------------------------------------------------------------------------------------------
+def run_autofix(broken: Broken, settings: FixSettings, store: Store, on_stage: Any = None) -> FixResult:
+    """Walk the ladder's stages in order until a trial fixes the run or the stages or the budget run out."""
+    started = time.perf_counter()
+    parent = _parent(broken, settings, store)
+    budget = settings.budget or settings.trials * settings.epochs * len(_stages(broken))
+    current, results, spent = dict(broken.config), [], 0
+    for stage in _stages(broken):
+        search = stage_search(stage, _applicable(broken, broken.plan(current).stage(stage)), current, broken.key)
+        result = _run_stage(broken, settings, store, parent, search, budget - spent)
+        results.append(result)
+        spent += result.spent
+        if on_stage is not None:
+            on_stage(result)
+        if result.fixed is not None:
+            current = _full_config(broken, settings, search, result.fixed.values)
+            break
+        if result.summary is not None and result.summary.best is not None:
+            current = _full_config(broken, settings, search, result.summary.best.values)
+        elif search.changes:
+            current = dict(search.base)  # nothing finished: keep the guide's values and climb on
+        if budget - spent < settings.epochs:
+            break
+    fixed = next((r.fixed for r in results if r.fixed), None)
+    path, diff = _write_config(broken, settings, current)
+    result = FixResult(broken, tuple(results), current, fixed, path, diff, spent, time.perf_counter() - started,
+                       parent)
+    _record(result, settings, store)
+    return result
+
+
+def _applicable(broken: Broken, steps: tuple[Step, ...]) -> tuple[Step, ...]:
+    """The steps this trainer can take: gantune switches models only to one that trains on the same data."""
+    if broken.external:
+        return steps
+    from trainables.registry import get_model, model_names
+
+    kind = get_model(broken.model).data_kind
+    return tuple(s for s in steps if s.parameter != "MODEL"
+                 or (s.new in model_names() and get_model(s.new).data_kind == kind))
+
+
+def _stages(broken: Broken) -> list[int]:
+    return sorted({s.stage for s in _applicable(broken, broken.plan().steps)})
+
+
+def _run_stage(broken: Broken, settings: FixSettings, store: Store, parent: str, search: StageSearch,
+               left: int) -> StageResult:
+    if not search.changes:
+        return StageResult(search, None, None, 0, "nothing to change at this stage for this config")
+    if not search.space:
+        return StageResult(search, None, None, 0, "no parameter of this stage can be searched")
+    trials = min(settings.trials, left // settings.epochs)
+    if trials < 1:
+        return StageResult(search, None, None, 0, f"the budget is spent ({left} trial-epochs left)")
+    summary = run_sweep(_sweep_settings(broken, settings, search, parent, trials), store)
+    spent = sum(t.iterations for t in summary.trials)
+    winners = [t for t in summary.trials if t.verdict.status == "healthy" and beats(t.quality, broken.quality)]
+    fixed = max(winners, key=lambda t: t.quality) if winners else None
+    note = (f"{fixed.name} trains healthy with quality {fixed.quality:.4g}" if fixed else
+            "no trial trained healthy and beat the broken run; escalating")
+    return StageResult(search, summary, fixed, spent, note)
+
+
+def _sweep_settings(broken: Broken, settings: FixSettings, search: StageSearch, parent: str,
+                    trials: int) -> SweepSettings:
+    base, checkpoint = dict(search.base), _resume_from(broken, search)
+    external = None
+    if broken.external:
+        external = dataclasses.replace(settings.external, base=base, epochs=settings.epochs)
+    else:
+        start = _checkpoint_epoch(broken, checkpoint) + 1 if checkpoint else 0
+        base["num_epochs"] = start + settings.epochs
+    label = broken.diagnosis.label
+    return SweepSettings(
+        model=base.get("model", EXTERNAL) if not broken.external else EXTERNAL, base=base, space=search.space,
+        name=f"{settings.name}-stage{search.stage}", trials=trials, concurrency=settings.concurrency,
+        cpus_per_trial=settings.cpus_per_trial, gpus_per_trial=settings.gpus_per_trial,
+        seed=settings.seed + search.stage, storage=settings.path, experiment=settings.experiment,
+        command=settings.command, preset=f"autofix stage {search.stage}", parent_run=parent, goal=broken.quality,
+        seek=True, give_up_after=settings.give_up_after, asha=False,
+        confirmed=(label,) if label in STOP_LABELS else (),
+        init_checkpoint=checkpoint, external=external, kind="autofix-stage")
+
+
+def _resume_from(broken: Broken, search: StageSearch) -> str | None:
+    """The plan's restart: the checkpoint before the onset, unless the stage changes the networks' shapes."""
+    restart = broken.plan().restart
+    if restart.mode != "resume" or broken.external:
+        return None
+    if any(k in search.changes or k in search.space for k in ARCHITECTURE_KEYS):
+        return None
+    return restart.checkpoint
+
+
+def _checkpoint_epoch(broken: Broken, checkpoint: str) -> int:
+    return next((e for e, p in broken.checkpoints if str(p) == checkpoint), 0)
+
+
+def _full_config(broken: Broken, settings: FixSettings, search: StageSearch,
+                 values: Mapping[str, Any]) -> dict[str, Any]:
+    if broken.external:
+        return {**search.base, **values}
+    config = resolve(search.base, values)
+    config["num_epochs"] = broken.config["num_epochs"]
+    return config
+
+
+# ----- outputs ---------------------------------------------------------------------------------------------------
+def _write_config(broken: Broken, settings: FixSettings, config: Mapping[str, Any]) -> tuple[Path, str]:
+    """The fixed config in a file its trainer accepts, and a diff against the original."""
+    settings.path.mkdir(parents=True, exist_ok=True)
+    if broken.external:
+        setup = settings.external
+        path = settings.path / setup.config_path.name
+        text = config_text(setup, config)
+        old = setup.config_path.read_text()
+    else:
+        path = settings.path / "fixed_config.json"
+        write_config(GanConfig(**config), path)
+        text, old = path.read_text(), json.dumps(GanConfig(**broken.config).to_dict(), indent=2) + "\n"
+    if broken.external:
+        path.write_text(text)
+    diff = "".join(difflib.unified_diff(old.splitlines(keepends=True), text.splitlines(keepends=True),
+                                        "original", path.name))
+    return path, diff
+
+
+def _parent(broken: Broken, settings: FixSettings, store: Store) -> str:
+    run_id, _ = store.run(f"autofix {settings.name}", {"autofix": settings.name, "kind": "autofix"})
+    d = broken.diagnosis
+    plan = broken.plan()
+    store.log(run_id, params={"run": broken.source, "model": broken.model, "diagnosis": d.label,
+                              "family": d.family, "onset_epoch": d.onset_epoch, "epochs": settings.epochs,
+                              "trials_per_stage": settings.trials, "budget": settings.budget},
+              tags={"gantune.command": settings.command, "gantune.diagnosis": d.label,
+                    "gantune.evidence": dumps([e.to_dict() for e in d.evidence]),
+                    "gantune.plan": dumps([s.to_dict() for s in plan.steps]),
+                    "gantune.restart": dumps(plan.restart.to_dict()), "gantune.status": "running"})
+    return run_id
+
+
+def _record(result: FixResult, settings: FixSettings, store: Store) -> None:
+    report = settings.path / "autofix.json"
+    report.write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+    (settings.path / "fixed_config.diff").write_text(result.diff)
+    status = f"fixed:stage{result.fixed_stage}" if result.fixed else "not_fixed"
+    metrics = {"spent_trial_epochs": result.spent, "seconds": result.seconds,
+               "original_quality": result.broken.quality,
+               "fixed_quality": result.fixed.quality if result.fixed else math.nan}
+    store.log(result.parent_run_id, metrics, tags={"gantune.status": status})
+    for path in (report, result.config_path, settings.path / "fixed_config.diff"):
+        store.artifact(result.parent_run_id, path)
+    store.end(result.parent_run_id, "FINISHED" if result.fixed else "FAILED")

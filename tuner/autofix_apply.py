@@ -1,0 +1,159 @@
+"""`gantune autofix --run PATH --apply`: the broken run, the settings for this machine, the walk, the report."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from trainables.errors import ConfigError
+from tuner.autofix import EXTERNAL, Broken, FixResult, FixSettings, StageResult
+
+
+def apply(args: argparse.Namespace) -> int:
+    from tuner.autofix import run_autofix
+    from tuner.sweep import ray_environment, start_ray, stop_ray
+    from tuner.sweep_command import _command_line, _cuda_available, _fits
+    from tuner.tracking import Store, check_reachable, tracking_uri
+
+    broken, external = load_broken(args)
+    _print_start(broken)
+    if broken.diagnosis.label == "healthy":
+        print("the run is healthy: nothing to fix")
+        return 0
+    cuda = _cuda_available() and not broken.external
+    gpus = args.gpus_per_trial if args.gpus_per_trial is not None else (0.25 if cuda else 0.0)
+    if args.trials < 1 or args.cpus_per_trial <= 0 or gpus < 0:
+        raise ConfigError(f"--trials must be at least 1, --cpus-per-trial positive and --gpus-per-trial not "
+                          f"negative; got {args.trials}, {args.cpus_per_trial}, {gpus}")
+    epochs = args.epochs or broken.epochs
+    if epochs < 1 or (args.budget is not None and args.budget < epochs):
+        raise ConfigError(f"--epochs must be at least 1 and --budget at least one trial's epochs; got "
+                          f"{epochs} and {args.budget}")
+    name = args.name or f"autofix-{time.strftime('%Y%m%d-%H%M%S')}"
+    settings = FixSettings(name=name, epochs=epochs, trials=args.trials, budget=args.budget,
+                           concurrency=args.concurrency or _fits(args.cpus_per_trial, gpus),
+                           cpus_per_trial=args.cpus_per_trial, gpus_per_trial=gpus, seed=args.seed,
+                           experiment=args.experiment, external=external, command=_command_line())
+    if settings.path.exists():
+        raise ConfigError(f"autofix {name!r} already exists at {settings.path}; choose another --name")
+    ray_environment(args.address)
+    uri = tracking_uri(args.tracking_uri)
+    check_reachable(uri)
+    print(f"  {settings.trials} trials per stage x {epochs} epochs, {settings.concurrency} at once; results "
+          f"{settings.path}; MLflow {uri}", flush=True)
+    start_ray(args.address)
+    try:
+        result = run_autofix(broken, settings, Store(uri, settings.experiment), on_stage=_print_stage)
+    finally:
+        stop_ray()
+    _print_result(result, uri)
+    if args.write and result.fixed and broken.external:
+        _write_back(Path(args.config), result)
+    return 0 if result.fixed else 1
+
+
+# ----- the broken run ---------------------------------------------------------------------------------------------
+def load_broken(args: argparse.Namespace) -> tuple[Broken, Any]:
+    """The run's log, diagnosis and config, and the user's trainer when --train-cmd names one."""
+    from tuner.diagnosis import diagnose
+    from tuner.logs import find_checkpoints, read_run
+
+    log = read_run(args.run, args.family)
+    diagnosis = diagnose(log.frame, log.family)
+    if args.train_cmd:
+        return _external(args, log, diagnosis)
+    cfg = _gantune_config(args, log)
+    quality = float(log.frame["quality"].dropna().iloc[-1]) if "quality" in log.frame \
+        and log.frame["quality"].notna().any() else math.nan
+    checkpoints = tuple(find_checkpoints(log.run_dir)) if log.run_dir else ()
+    from tuner.sweep_command import _fields
+
+    return Broken(str(log.source), diagnosis, _fields(cfg), quality, len(log.frame), cfg.model, checkpoints), None
+
+
+def _external(args: argparse.Namespace, log: Any, diagnosis: Any) -> tuple[Broken, Any]:
+    from tuner import user_config
+    from tuner.external import run_quality, setup_for
+
+    if not args.config:
+        raise ConfigError("--train-cmd needs --config FILE: your trainer's config, which each trial copies with "
+                          "the stage's changes")
+    if args.model or args.data:
+        raise ConfigError("--model and --data choose gantune's trainer; with --train-cmd your trainer decides")
+    config = user_config.read(Path(args.config))
+    setup = setup_for(args.train_cmd, Path(args.config), config, args.epochs or len(log.frame), log.family,
+                      max(1, int(args.cpus_per_trial)))
+    broken = Broken(str(log.source), diagnosis, config, run_quality(log.frame, log.family), len(log.frame),
+                    EXTERNAL)
+    return broken, setup
+
+
+def _gantune_config(args: argparse.Namespace, log: Any):
+    """The broken run's config: --config, else its config.json; the model's defaults fill the rest."""
+    from trainables.config import build_config, overrides_from, read_config_file
+    from trainables.registry import get_model, preset_overrides
+    from tuner.sweep_command import _checked_data, _cuda_available
+
+    path = Path(args.config) if args.config else (log.run_dir / "config.json" if log.run_dir else None)
+    saved = overrides_from(read_config_file(path)) if path is not None and path.is_file() else {}
+    model = args.model or saved.get("model")
+    if model is None:
+        raise ConfigError(f"--apply needs the run's config to retrain it: {args.run} has no config.json; give "
+                          f"--model (and --config), or --train-cmd with --config for your own trainer")
+    spec = get_model(model)
+    preset = {} if saved else preset_overrides(spec, "seed" if _cuda_available() else "cpu")
+    cfg = build_config(spec.defaults, preset, saved, {"model": spec.name},
+                       {"data": args.data} if args.data else {})
+    return _checked_data(cfg)
+
+
+# ----- printing ---------------------------------------------------------------------------------------------------
+def _print_start(broken: Broken) -> None:
+    d = broken.diagnosis
+    onset = "" if d.onset_epoch is None else f" since epoch {d.onset_epoch}"
+    quality = "unmeasured" if math.isnan(broken.quality) else f"{broken.quality:.4g}"
+    trainer = "your trainer" if broken.model == EXTERNAL else broken.model
+    print(f"gantune autofix --apply: {broken.source} is {d.label}{onset} ({d.family}, {broken.epochs} epochs, "
+          f"quality {quality}); retraining with {trainer}")
+    plan = broken.plan()
+    for step in plan.steps:
+        missing = broken.external and step.parameter not in broken.config
+        note = "  [not in your config: skipped]" if missing else ""
+        print(f"  stage {step.stage}: {step.parameter} {step.old} -> {step.new}  ({step.reason}){note}")
+    print(f"  restart: {plan.restart.mode}{f' from {plan.restart.checkpoint}' if plan.restart.checkpoint else ''}")
+
+
+def _print_stage(result: StageResult) -> None:
+    s = result.search
+    changes = ", ".join(f"{k.upper()}={v}" for k, v in s.changes.items()) or "none"
+    searched = ", ".join(k.upper() for k in s.space) or "nothing"
+    print(f"\nstage {s.stage}: guide's values {changes}; searched {searched}; "
+          f"{result.spent} trial-epochs: {result.note}", flush=True)
+    if result.summary is not None:
+        print(result.summary.table())
+
+
+def _print_result(result: FixResult, uri: str) -> None:
+    from tuner.tracking import ui_command
+
+    if result.fixed:
+        print(f"\nfixed at stage {result.fixed_stage} by {result.fixed.name}: healthy, quality "
+              f"{result.fixed.quality:.4g} (the broken run: {result.broken.quality:.4g})")
+    else:
+        print("\nnot fixed: no stage produced a healthy trial that beats the broken run; the config below is the "
+              "best carried through the ladder")
+    print(f"compute: {result.spent} trial-epochs in {result.seconds / 60:.1f} min")
+    print(f"config: {result.config_path}")
+    if result.diff:
+        print(result.diff.rstrip())
+    print(f"report: {result.config_path.parent / 'autofix.json'}; MLflow: {ui_command(uri)}")
+
+
+def _write_back(path: Path, result: FixResult) -> None:
+    from tuner import user_config
+
+    backup = user_config.write(path, result.config_path.read_text())
+    print(f"wrote {path} (original kept as {backup})")
