@@ -65,7 +65,7 @@ def test_the_example_trainers_broken_config_is_fixed_end_to_end(tmp_path):
     assert report["fixed"] and report["fixed_stage"] == 2 and report["fixed_quality"] > report["original_quality"]
     fixed = read(project / "config.py")  # --write applied it, keeping a backup
     assert fixed["N_CRITIC"] > 1 and fixed["LAMBDA_GP"] == 1.0 and fixed["NUM_EPOCHS"] == 20
-    assert read(project / "config.py.bak")["N_CRITIC"] == 1
+    assert "N_CRITIC = 1\n" in (project / "config.py.bak").read_text()
     assert "-N_CRITIC = 1" in (tmp_path / "autofix" / "fix" / "fixed_config.diff").read_text()
     assert not subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True).stdout  # no trainer left
 
@@ -102,8 +102,8 @@ def test_a_gantune_run_is_fixed_and_its_config_trains_with_gantune(tmp_path):
 
 
 def test_a_healthy_run_has_nothing_to_fix(tmp_path, capsys):
-    assert main(["train", "toy2d", "--out", "ok", "--epochs", "12", "--quiet", "--set", "DATASET_SIZE=1000",
-                 "--set", "QUALITY_EVERY=0"]) == 0
+    assert main(["train", "toy2d", "--out", "ok", "--epochs", "30", "--quiet", "--set", "DATASET_SIZE=2000",
+                 "--set", "QUALITY_EVERY=0", "--seed", "1"]) == 0  # the corpus's healthy_ring8_seed1
     assert main(["autofix", "--run", "ok", "--apply"]) == 0
     assert "nothing to fix" in capsys.readouterr().out
     assert not Path("autofix").exists()

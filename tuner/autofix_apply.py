@@ -19,19 +19,19 @@ def apply(args: argparse.Namespace) -> int:
     from tuner.tracking import Store, check_reachable, tracking_uri
 
     broken, external = load_broken(args)
-    _print_start(broken)
-    if broken.diagnosis.label == "healthy":
-        print("the run is healthy: nothing to fix")
-        return 0
     cuda = _cuda_available() and not broken.external
     gpus = args.gpus_per_trial if args.gpus_per_trial is not None else (0.25 if cuda else 0.0)
     if args.trials < 1 or args.cpus_per_trial <= 0 or gpus < 0:
         raise ConfigError(f"--trials must be at least 1, --cpus-per-trial positive and --gpus-per-trial not "
                           f"negative; got {args.trials}, {args.cpus_per_trial}, {gpus}")
-    epochs = args.epochs or broken.epochs
+    epochs = args.epochs if args.epochs is not None else broken.epochs
     if epochs < 1 or (args.budget is not None and args.budget < epochs):
         raise ConfigError(f"--epochs must be at least 1 and --budget at least one trial's epochs; got "
                           f"{epochs} and {args.budget}")
+    _print_start(broken)
+    if broken.diagnosis.label == "healthy":
+        print("the run is healthy: nothing to fix")
+        return 0
     name = args.name or f"autofix-{time.strftime('%Y%m%d-%H%M%S')}"
     settings = FixSettings(name=name, epochs=epochs, trials=args.trials, budget=args.budget,
                            concurrency=args.concurrency or _fits(args.cpus_per_trial, gpus),
@@ -84,8 +84,8 @@ def _external(args: argparse.Namespace, log: Any, diagnosis: Any) -> tuple[Broke
     if args.model or args.data:
         raise ConfigError("--model and --data choose gantune's trainer; with --train-cmd your trainer decides")
     config = user_config.read(Path(args.config))
-    setup = setup_for(args.train_cmd, Path(args.config), config, args.epochs or len(log.frame), log.family,
-                      max(1, int(args.cpus_per_trial)))
+    epochs = args.epochs if args.epochs is not None else len(log.frame)
+    setup = setup_for(args.train_cmd, Path(args.config), config, epochs, log.family, max(1, int(args.cpus_per_trial)))
     broken = Broken(str(log.source), diagnosis, config, run_quality(log.frame, log.family), len(log.frame),
                     EXTERNAL)
     return broken, setup
