@@ -123,3 +123,21 @@ def test_bad_apply_input_gets_one_clear_line_and_exit_2(tmp_path, capsys, args, 
     err = capsys.readouterr().err.strip()
     assert words in err and len(err.splitlines()) == 1
     assert Path("losses.csv").exists() and not Path("autofix").exists()
+
+
+def test_a_late_collapse_is_retrained_from_the_checkpoint_before_its_onset(tmp_path):
+    toy = ["--quiet", "--set", "DATASET_SIZE=1000", "--set", "QUALITY_EVERY=0", "--set", "CHECKPOINT_EVERY=7"]
+    assert main(["train", "toy2d", "--out", "broken", "--epochs", "14", *toy]) == 0
+    assert main(["train", "toy2d", "--resume", "broken/checkpoints/checkpoint_epoch_0013.pt", "--epochs", "24",
+                 "--set", "LEARNING_RATE_G=0.5", "--set", "LEARNING_RATE_D=0.5", "--set", "LAMBDA_GP=0",
+                 "--quiet"]) == 0  # no penalty and huge steps from epoch 14 on: diverges
+    done = gantune("autofix", "--run", "broken", "--apply", "--trials", "1", "--epochs", "3", "--name", "late")
+    assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
+    assert "is diverged since epoch 14" in done.stdout and "restart: resume from" in done.stdout
+    trials = sorted((tmp_path / "autofix" / "late").glob("late-stage*/t*/losses.csv"))
+    assert trials
+    for losses in trials:  # every trial continued the run from epoch 14, with the stage's settings
+        epochs = pd.read_csv(losses)["epoch"].tolist()
+        assert epochs[0] == 14 and len(epochs) <= 3
+        config = json.loads((losses.parent / "config.json").read_text())
+        assert config["LEARNING_RATE_D"] < 0.5

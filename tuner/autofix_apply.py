@@ -68,7 +68,7 @@ def load_broken(args: argparse.Namespace) -> tuple[Broken, Any]:
     cfg = _gantune_config(args, log)
     quality = float(log.frame["quality"].dropna().iloc[-1]) if "quality" in log.frame \
         and log.frame["quality"].notna().any() else math.nan
-    checkpoints = tuple(find_checkpoints(log.run_dir)) if log.run_dir else ()
+    checkpoints = tuple(find_checkpoints(log.run_dir.resolve())) if log.run_dir else ()  # trials run elsewhere
     from tuner.sweep_command import _fields
 
     return Broken(str(log.source), diagnosis, _fields(cfg), quality, len(log.frame), cfg.model, checkpoints), None
