@@ -9,7 +9,9 @@ learning rates of 0.5 diverges (from the start, or at epoch 12 when switched on 
 `gantune train --resume --set` would); a critic that cannot learn (LEARNING_RATE_D 1e-7) lets the generator
 dominate; no penalty with a fast generator and N_CRITIC 1 lets the critic dominate; a generator that cannot
 learn (LEARNING_RATE_G 1e-7) never leaves its initial point cloud (mode collapse). The true onset is the epoch
-the bad config took effect. manifest.json records every run's phases.
+the bad config took effect. manifest.json records every run's phases. Two wgan_large runs at the cpu preset
+(30 epochs of 480 sprites) are recorded once with `gantune train` (RECORDED): the seed config (healthy) and
+guide 000's broken config (the critic dominates from the start; its W estimate climbs all run).
 """
 
 from __future__ import annotations
@@ -39,6 +41,15 @@ RUNS = {
 }
 
 
+# Runs recorded once with `gantune train` (minutes each on two cores), kept as they are by `make`.
+_CPU = ["--preset", "cpu", "--set", "DATASET_SIZE=480", "--set", "QUALITY_EVERY=4", "--set", "CHECKPOINT_EVERY=4"]
+RECORDED = {
+    "healthy_wgan_large_cpu": ("healthy", None, "gantune train wgan_large " + " ".join(_CPU)),
+    "discriminator_dominant_postmortem_cpu": ("discriminator_dominant", 0, "gantune train wgan_large "
+                                              + " ".join(_CPU).replace("cpu", "cpu,postmortem", 1)),
+}
+
+
 def make() -> None:
     import torch
 
@@ -64,6 +75,8 @@ def make() -> None:
     manifest = {name: {"label": label, "onset": onset, "model": "toy2d", "base": BASE,
                        "phases": [{"from_epoch": s, "overrides": o} for s, o in phases]}
                 for name, (label, onset, phases) in RUNS.items()}
+    manifest.update({name: {"label": label, "onset": onset, "model": "wgan_large", "command": command}
+                     for name, (label, onset, command) in RECORDED.items()})
     (CORPUS / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 
