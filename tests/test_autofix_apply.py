@@ -80,9 +80,13 @@ def test_the_example_trainers_broken_config_is_fixed_end_to_end(tmp_path):
     stages = {r.data.tags["gantune.sweep"]: r for r in runs("kind", "autofix-stage")}
     assert set(stages) == {"fix-stage1", "fix-stage2"}
     assert {r.data.tags["mlflow.parentRunId"] for r in stages.values()} == {parent.info.run_id}
-    trials = runs("sweep", "fix-stage1")
-    assert {t.data.tags.get("mlflow.parentRunId") for t in trials if "gantune.trial_id" in t.data.tags} == \
-        {stages["fix-stage1"].info.run_id}
+    for stage in ("fix-stage1", "fix-stage2"):
+        trials = [t for t in runs("sweep", stage) if "gantune.trial_id" in t.data.tags]
+        assert {t.data.tags.get("mlflow.parentRunId") for t in trials} == {stages[stage].info.run_id}
+        assert all(t.info.status != "RUNNING" for t in trials)  # the search ended early: every run is closed
+    stage2 = [t for t in runs("sweep", "fix-stage2") if "gantune.trial_id" in t.data.tags]
+    assert [t.data.tags["gantune.status"] for t in stage2].count("healthy") == 1  # the search ended there
+    assert any(t.info.run_name.endswith("t001 guide's values") for t in stage2)
 
 
 def test_a_gantune_run_is_fixed_and_its_config_trains_with_gantune(tmp_path):

@@ -261,8 +261,8 @@ def run_sweep(settings: SweepSettings, store: Store) -> Summary:
     check_paths(settings)
     parent_id = _parent(settings, store)
     callbacks = [SweepTracker(store, settings.name, parent_id, settings.model, settings.policy,
-                              functools.partial(config_of, settings),
-                              seed_point(settings.space, settings.base)),
+                              functools.partial(config_of, settings), seed_point(settings.space, settings.base),
+                              "guide's values" if settings.kind == "autofix-stage" else "seed config"),
                  ProgressTable(settings.policy, settings.progress_every)]
     if settings.resume:
         tuner = tune.Tuner.restore(str(settings.path), trainable=_trainable(settings), resume_unfinished=True,
@@ -349,8 +349,22 @@ def _record(summary: Summary, store: Store) -> None:
         if path is not None:
             store.artifact(summary.parent_run_id, path)
     _log_best_checkpoints(summary, store)
+    _close_open_runs(summary, store)
     _close_lost_runs(summary, store)
     store.end(summary.parent_run_id)
+
+
+def _close_open_runs(summary: Summary, store: Store) -> None:
+    """Children still RUNNING once Ray is done (a search that ended early never completes its last trials in the
+    callbacks): closed with the status the summary gives them."""
+    verdicts = {t.trial_id: t.verdict for t in summary.trials}
+    for run in store.search(sweep=summary.settings.name):
+        verdict = verdicts.get(run.data.tags.get("gantune.trial_id", ""))
+        if verdict is not None and run.info.status == "RUNNING":
+            store.log(run.info.run_id, tags={"gantune.status": verdict.status, "gantune.diagnosis": verdict.label,
+                                             "gantune.stop_reason": verdict.reason,
+                                             "gantune.stop_epoch": verdict.epoch})
+            store.end(run.info.run_id, "KILLED" if verdict.collapsed else "FINISHED")
 
 
 def _close_lost_runs(summary: Summary, store: Store) -> None:

@@ -32,10 +32,11 @@ def trial_dirname(trial: Any) -> str:
     return f"t{trial_number(trial):03d}_{trial.trial_id}"
 
 
-def trial_name(model: str, trial: Any, values: Mapping[str, Any], seed: Mapping[str, Any]) -> str:
+def trial_name(model: str, trial: Any, values: Mapping[str, Any], seed: Mapping[str, Any],
+               seed_label: str = "seed config") -> str:
     """`wgan_large-t003 n_critic=2 learning_rate_d=3.1e-04`: the values that differ from the seed config."""
     changed = [f"{k}={_short(v)}" for k, v in values.items() if k not in seed or seed[k] != v]
-    label = " ".join(changed[:4]) + (" ..." if len(changed) > 4 else "") if changed else "seed config"
+    label = " ".join(changed[:4]) + (" ..." if len(changed) > 4 else "") if changed else seed_label
     return f"{model}-t{trial_number(trial):03d} {label}"
 
 
@@ -49,9 +50,10 @@ class SweepTracker(Callback):
     """One MLflow child run per trial under the sweep's parent run."""
 
     def __init__(self, store: Store, sweep: str, parent_id: str, model: str, policy: StopPolicy,
-                 config_of: Any, seed: Mapping[str, Any]) -> None:
+                 config_of: Any, seed: Mapping[str, Any], seed_label: str = "seed config") -> None:
         self.store, self.sweep, self.parent_id, self.model = store, sweep, parent_id, model
         self.policy, self.config_of, self.seed = policy, config_of, dict(seed)
+        self.seed_label = seed_label
         self.runs: dict[str, str] = {}
         self.pending: dict[str, list[tuple[str, int]]] = {}  # sample grids not yet readable
 
@@ -62,7 +64,7 @@ class SweepTracker(Callback):
 
     def _run(self, trial: Any) -> str:
         if trial.trial_id not in self.runs:
-            name = trial_name(self.model, trial, trial.config, self.seed)
+            name = trial_name(self.model, trial, trial.config, self.seed, self.seed_label)
             run_id, created = self.store.run(name, {"sweep": self.sweep, "trial_id": trial.trial_id}, self.parent_id,
                                              getattr(self, "known", None))
             self.runs[trial.trial_id] = run_id
