@@ -13,7 +13,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--family", choices=("wgan", "bce"), help="the loss family (default: inferred from the log)")
     p.add_argument("--config", help="your config (config.py, JSON, YAML or TOML): fills the plan's old values "
                                     "and shows the first step as a diff")
-    p.add_argument("--write", action="store_true", help="apply the first stage to --config (a .bak is kept)")
+    p.add_argument("--write", action="store_true", help="apply the first stage to --config (a .bak is kept); with "
+                                                        "--apply and --train-cmd, the fixed config")
     p.add_argument("--json", action="store_true", help="print one JSON object (documented in the README)")
     p.add_argument("--plot", metavar="FILE", help="write a PNG of the losses with the onset marked")
     a = p.add_argument_group("--apply: walk the remedy ladder until a run trains healthy")
