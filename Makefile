@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # (Elsewhere than this workplace, add: PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu)
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: install demo test lint bench clean
+.PHONY: install browser demo test lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,10 +16,17 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# The browser tests drive Debian's Chromium with its ChromeDriver (tests/test_ui_browser.py).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
 demo: install
 	$(VENV)/bin/gantune sweep wgan_large
 
-test: install
+test: install browser
 	$(PY) -m ruff check tuner trainables search_spaces tests bench
 	$(PY) -m pytest -q -x -n 2 --dist loadgroup --durations=15
 

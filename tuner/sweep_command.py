@@ -93,6 +93,8 @@ def _settings(args: argparse.Namespace):
     space = {k: v for k, v in space.items() if k not in fixed}  # --set fixes a key for every trial
     if not space:
         raise ConfigError("nothing to search: the space is empty once the --set keys are fixed")
+    points = _points(args.enqueue)
+    _check_points(points, space)
     trials = args.trials if args.trials is not None else budget["trials"]
     if trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {trials}")
@@ -107,7 +109,7 @@ def _settings(args: argparse.Namespace):
     settings = SweepSettings(
         model=spec.name, base=_fields(base), space=space, name=name, trials=trials, concurrency=concurrency,
         cpus_per_trial=cpus, gpus_per_trial=gpus, seed=args.seed, address=args.address,
-        experiment=args.experiment, resume=args.resume, points=tuple(_points(args.enqueue)),
+        experiment=args.experiment, resume=args.resume, points=tuple(points),
         stopper=not args.no_stopper, asha=not args.no_asha, command=_command_line(), preset=preset)
     device = "CUDA" if cuda else "no CUDA"
     return settings, f"{device}: preset {preset}, data {base.data}"
@@ -143,6 +145,18 @@ def _points(items: list[str]) -> list[dict[str, Any]]:
             raise ConfigError(f"--enqueue expects a JSON object, got {item!r}")
         points.append({str(k).lower(): v for k, v in point.items()})
     return points
+
+
+def _check_points(points: list[dict[str, Any]], space: dict[str, Any]) -> None:
+    """An --enqueue point must name searched parameters with values inside their ranges."""
+    for point in points:
+        for key, value in point.items():
+            if key not in space:
+                raise ConfigError(f"--enqueue {json.dumps(point)}: {key!r} is not searched (searched: "
+                                  f"{', '.join(space)})")
+            if not space[key].contains(value):
+                raise ConfigError(f"--enqueue {json.dumps(point)}: {key}={value!r} is outside its range "
+                                  f"{space[key].describe()}")
 
 
 def _fits(cpus: float, gpus: float) -> int:

@@ -22,6 +22,8 @@ from trainables.errors import ConfigError
 DEFAULT_DB = "mlflow.db"
 DEFAULT_ARTIFACTS = "mlartifacts"
 TAG = "gantune"
+# MLflow 3's UI opens a GenAI (traces) page for an experiment of unknown kind; gantune's are model training.
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 def tracking_uri(given: str | None = None) -> str:
@@ -50,7 +52,8 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
 
 def ui_command(uri: str) -> str:
     if uri.startswith("sqlite:///"):
-        return f"mlflow ui --backend-store-uri {uri}"
+        default = uri == f"sqlite:///{Path(DEFAULT_DB).resolve()}"
+        return "gantune ui" if default else f"gantune ui --tracking-uri {uri}"
     return f"open {uri}"
 
 
@@ -79,9 +82,12 @@ class Store:
             found = self.client.get_experiment_by_name(self.experiment)
             if found is not None:
                 self._experiment_id = found.experiment_id
+                if found.tags.get(KIND_TAG) != KIND:
+                    self.client.set_experiment_tag(found.experiment_id, KIND_TAG, KIND)
             else:
                 location = Path(DEFAULT_ARTIFACTS).resolve().as_uri() if self.uri.startswith("sqlite:") else None
-                self._experiment_id = self.client.create_experiment(self.experiment, artifact_location=location)
+                self._experiment_id = self.client.create_experiment(self.experiment, artifact_location=location,
+                                                                    tags={KIND_TAG: KIND})
         return self._experiment_id
 
     def search(self, max_results: int = 1000, **tags: str) -> list:
