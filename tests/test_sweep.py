@@ -266,6 +266,8 @@ def _all_pids() -> list[int]:
     (["toy2d", "--resume", "--name", "never"], ("no sweep to resume",)),
     (["toy2d", "--trials", "0"], ("--trials",)),
     (["toy2d", "--enqueue", "n_critic=2"], ("--enqueue expects a JSON object",)),
+    (["toy2d", "--enqueue", '{"lambda_gp": 0.0}'], ("lambda_gp=0.0 is outside its range",)),
+    (["toy2d", "--enqueue", '{"beta1": 0.5}'], ("'beta1' is not searched",)),
     (["wgan_small", "--data", "folder:nope"], ("image folder not found",)),
     (["toy2d", "--data", "sprites"], ("trains on points data",)),
 ])
