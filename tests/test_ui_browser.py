@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-pytestmark = pytest.mark.xdist_group("ray")  # Debian's chromium and chromium-driver: `make test` installs them
+# Their own xdist group: one small sweep (module-scoped) and a browser, beside the serial Ray group.
+# Debian's chromium and chromium-driver: `make test` installs them.
+pytestmark = pytest.mark.xdist_group("browser")
 
 DIVERGES = '{"learning_rate_g": 0.5, "learning_rate_d": 0.5, "lambda_gp": 0.0}'
 SPACE = {"LEARNING_RATE_G": {"low": 1e-4, "high": 1.0, "log": True},
@@ -63,26 +65,30 @@ def shoot(driver, screens: Path, name: str) -> None:
         shutil.copy(screens / name, Path(os.environ["GANTUNE_SCREENSHOTS"]) / name)
 
 
-@pytest.fixture
-def small_sweep(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    (tmp_path / "space.json").write_text(json.dumps(SPACE))
+@pytest.fixture(scope="module")
+def small_sweep(tmp_path_factory):
+    """A real 3-trial toy2d sweep (one diverges) in its own folder and MLflow store: (folder, uri, experiment, runs)."""
+    folder = tmp_path_factory.mktemp("uisweep")
+    uri = f"sqlite:///{folder}/mlflow.db"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MLFLOW_TRACKING_URI": uri}
+    (folder / "space.json").write_text(json.dumps(SPACE))
     done = subprocess.run([sys.executable, "-m", "tuner.cli", "sweep", "toy2d", "--trials", "3", "--epochs", "6",
                            "--set", "DATASET_SIZE=500", "--set", "QUALITY_EVERY=3", "--no-asha", "--space",
                            "space.json", "--enqueue", DIVERGES, "--name", "uisweep"], capture_output=True, text=True,
-                          timeout=400, env=env)
+                          timeout=400, env=env, cwd=folder)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    client = MlflowClient(uri)
     exp = client.get_experiment_by_name("gantune")
     runs = client.search_runs([exp.experiment_id], "tags.`gantune.sweep` = 'uisweep'")
-    return exp.experiment_id, {r.info.run_name: r for r in runs}
+    return folder, uri, exp.experiment_id, {r.info.run_name: r for r in runs}
 
 
 @pytest.fixture
-def ui(tmp_path):
+def ui(small_sweep):
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "tuner.cli", "ui", "--port", str(port)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+    server = subprocess.Popen([sys.executable, "-m", "tuner.cli", "ui", "--port", str(port), "--tracking-uri",
+                               small_sweep[1]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)
     line = server.stdout.readline()  # printed once the server answers /health
     assert f"http://127.0.0.1:{port}" in line, line + server.stderr.read()
     yield server, f"http://127.0.0.1:{port}"
@@ -93,7 +99,7 @@ def ui(tmp_path):
 def test_the_ui_lists_trials_with_tags_and_params_and_compares_two(tmp_path, small_sweep, ui):
     from selenium.webdriver.common.by import By
 
-    experiment, runs = small_sweep
+    _, _, experiment, runs = small_sweep
     server, url = ui
     trials = {name: r for name, r in runs.items() if "gantune.trial_id" in r.data.tags}
     stopped = next(r for r in trials.values() if r.data.tags["gantune.status"] == "diverged")
@@ -134,7 +140,7 @@ def test_the_ui_lists_trials_with_tags_and_params_and_compares_two(tmp_path, sma
 def test_the_html_report_opens_from_disk_with_its_images(tmp_path, small_sweep):
     from tuner.cli import main
 
-    assert main(["report", "uisweep", "--out", "report/sweep.html"]) == 0
+    assert main(["report", "uisweep", "--tracking-uri", small_sweep[1], "--out", "report/sweep.html"]) == 0
     page = (tmp_path / "report" / "sweep.html").read_text()
     assert "Stopped trials" in page and "diverged" in page and "Parameter importances" in page
     assert "http" not in page.split("<body>")[1]  # nothing fetched from a server
