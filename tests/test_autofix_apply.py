@@ -53,9 +53,11 @@ def test_the_example_trainers_broken_config_is_fixed_end_to_end(tmp_path):
 
     done = gantune("autofix", "--run", str(project / "broken.csv"), "--apply", "--config",
                    str(project / "config.py"), "--train-cmd", f"{sys.executable} train.py", "--trials", "2",
-                   "--name", "fix", "--write")
+                   "--name", "fix", "--write", "--json")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads((tmp_path / "autofix" / "fix" / "autofix.json").read_text())
+    assert json.loads(done.stdout) == report  # --json: stdout is the report alone, the progress went to stderr
+    assert "stage 1:" in done.stderr
     stage1, stage2 = report["stages"]
     # stage 1 (LAMBDA_GP) fails again the broken run's way, is stopped early, and escalates
     assert stage1["changes"] == {"LAMBDA_GP": 1.0} and stage1["fixed_by"] is None

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,15 @@ from tuner.autofix import EXTERNAL, Broken, FixResult, FixSettings, StageResult
 
 
 def apply(args: argparse.Namespace) -> int:
+    """With --json, the progress goes to stderr and stdout holds only the final report (autofix.json)."""
+    stdout = sys.stdout
+    if not args.json:
+        return _apply(args, stdout)
+    with contextlib.redirect_stdout(sys.stderr):
+        return _apply(args, stdout)
+
+
+def _apply(args: argparse.Namespace, stdout: Any) -> int:
     from tuner.autofix import run_autofix
     from tuner.sweep import ray_environment, start_ray, stop_ray
     from tuner.sweep_command import _command_line, _cuda_available, _fits
@@ -31,6 +43,9 @@ def apply(args: argparse.Namespace) -> int:
     _print_start(broken)
     if broken.diagnosis.label == "healthy":
         print("the run is healthy: nothing to fix")
+        if args.json:
+            print(json.dumps({"diagnosis": broken.diagnosis.to_dict(), "source": broken.source, "fixed": None,
+                              "note": "healthy: nothing to fix"}), file=stdout)
         return 0
     name = args.name or f"autofix-{time.strftime('%Y%m%d-%H%M%S')}"
     settings = FixSettings(name=name, epochs=epochs, trials=args.trials, budget=args.budget,
@@ -50,6 +65,8 @@ def apply(args: argparse.Namespace) -> int:
     finally:
         stop_ray()
     _print_result(result, uri)
+    if args.json:
+        print(json.dumps(result.to_dict(), default=str), file=stdout)
     if args.write and result.fixed and broken.external:
         _write_back(Path(args.config), result)
     return 0 if result.fixed else 1
