@@ -38,3 +38,11 @@ def test_a_converged_critic_loss_jittering_around_zero_is_not_instability():
     tail = run.frame["d_loss"].iloc[-7:]
     assert tail.abs().median() < 0.2 and run.frame["d_loss"].abs().max() > 5
     assert diagnose(run.frame, "wgan").label == "healthy"
+
+
+def test_samples_that_clearly_improve_rule_out_a_dominating_critic():
+    # guide 000's fix early in training: g_loss and the W estimate still climb, but the quality rises fast
+    run = read_run(CORPUS / "healthy_improving_wgan_large_cpu.csv")
+    found = diagnose(run.frame, "wgan")
+    assert found.label == "healthy" and "quality_improving" in [e.signal for e in found.evidence]
+    assert diagnose(run.frame.drop(columns="quality"), "wgan").label == "discriminator_dominant"

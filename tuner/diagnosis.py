@@ -25,6 +25,7 @@ TAIL_MIN = 5
 GRACE = 5  # epochs before sample statistics count
 EXPLODED = 1e4  # |loss| beyond this is divergence (001, 4.4: "goes to +-infinity")
 DIVERSITY_COLLAPSED = 0.1  # fakes closer to each other than a tenth of real data's spread (003 / 001 4.1)
+QUALITY_GAIN = 0.03  # quality is -log10(1 + KID) / 10 early on: +0.03 is KID halved
 FROM_START = 0.1  # an onset in the first 10% of the run (or the first 10 epochs) is "from the start"
 
 
@@ -135,6 +136,15 @@ def _w_run_trend(frame: pd.DataFrame) -> float:
     return trend(w) if w.notna().sum() >= 2 * TAIL_MIN else math.nan
 
 
+def _quality_gain(frame: pd.DataFrame) -> float:
+    """How much the measured quality (higher is better) rose over the later half of its measurements."""
+    q = _col(frame, "quality").dropna()
+    if len(q) < 2:
+        return math.nan
+    recent = q.iloc[(len(q) - 1) // 2:]
+    return float(recent.iloc[-1] - recent.iloc[0])
+
+
 def _first_bad(frame: pd.DataFrame) -> float:
     losses = frame[["d_loss", "g_loss"]].astype(float)
     bad = ~np.isfinite(losses).all(axis=1) | (losses.abs() > EXPLODED).any(axis=1)
@@ -162,6 +172,9 @@ WGAN_SIGNALS = (
            "001 1 Reading the Losses: both losses oscillate wildly"),
     Signal("g_loss_oscillation", _swing("g_loss"), lambda v: v > 1.0, "> 1.0",
            "001 1 Reading the Losses: both losses oscillate wildly"),
+    Signal("quality_improving", _quality_gain, lambda v: v >= QUALITY_GAIN,
+           f">= {QUALITY_GAIN} over the later half of its measurements (KID halved)",
+           "000 Loss Analysis: a dominating critic leaves the samples as they were (gray squares)", ("quality",)),
     Signal("grad_norm_tail_median", lambda f: float(tail(_col(f, "grad_norm")).median()), lambda v: v > 2.0,
            "> 2 (1-Lipschitz wants 1)", "001 2.1 LAMBDA_GP: gradient norm printed >> 1", ("grad_norm",)),
     Signal("collapse_score_share", lambda f: share(_after_grace(f, "collapse_score") >= COLLAPSED_SCORE),
@@ -206,21 +219,24 @@ SIGNALS = {"wgan": WGAN_SIGNALS, "bce": BCE_SIGNALS}
 
 @dataclasses.dataclass(frozen=True)
 class Rule:
-    """A label fires when all of `all_of` fire and, if given, at least one of `any_of`."""
+    """A label fires when all of `all_of` fire, at least one of `any_of` (if given), and none of `none_of`."""
 
     label: str
     all_of: tuple[str, ...]
     any_of: tuple[str, ...] = ()
+    none_of: tuple[str, ...] = ()  # counter-evidence: a signal that rules the label out
 
 
 # Checked in order; the first that fires is the diagnosis. Divergence first: nothing else means anything then.
 RULES = {
     "wgan": (
         Rule("diverged", ("non_finite_or_exploded_loss_epoch",)),
+        # the generator is failing: not when its samples are clearly getting better
         Rule("discriminator_dominant", ("g_loss_trend", "g_loss_rise"),
-             ("d_loss_tail_median", "w_dist_rise", "collapse_score_share")),
+             ("d_loss_tail_median", "w_dist_rise", "collapse_score_share"), ("quality_improving",)),
         Rule("discriminator_dominant", ("g_loss_trend", "w_dist_run_trend"), ("d_loss_tail_median",
-                                                                              "collapse_score_share")),
+                                                                              "collapse_score_share"),
+             ("quality_improving",)),
         Rule("generator_dominant", ("d_loss_positive_share", "d_loss_tail_level")),
         Rule("mode_collapse", ("collapse_score_share",)),
         Rule("mode_collapse", ("diversity_ratio_tail",)),
@@ -260,7 +276,8 @@ def diagnose(frame: pd.DataFrame, family: str = "wgan") -> Diagnosis:
     measured = measure(frame, family)
     fired = _fired(measured)
     for rule in RULES[family]:
-        if set(rule.all_of) <= fired and (not rule.any_of or fired & set(rule.any_of)):
+        if set(rule.all_of) <= fired and (not rule.any_of or fired & set(rule.any_of)) \
+                and not fired & set(rule.none_of):
             names = [*rule.all_of, *[n for n in rule.any_of if n in fired]]
             evidence = tuple(_evidence(measured[n]) for n in names)
             confidence = _confidence(rule, fired, measured)
@@ -287,9 +304,11 @@ def _healthy(frame: pd.DataFrame, family: str, measured: Mapping[str, tuple[Sign
              fired: set[str]) -> Diagnosis:
     """Healthy: no rule fired. Confidence falls with each warning signal that fired on its own."""
     required = {n for rule in RULES[family] for n in rule.all_of}  # lone any_of signals (d_loss < 0) are normal
+    counter = {n for rule in RULES[family] for n in rule.none_of}  # what ruled a label out: shown, not a warning
     warnings = tuple(_evidence(measured[n]) for n in sorted(fired & required))
     confidence = max(0.3, 1.0 - 0.15 * len(warnings))
-    return Diagnosis("healthy", family, None, confidence, warnings, len(frame))
+    shown = warnings + tuple(_evidence(measured[n]) for n in sorted(fired & counter))
+    return Diagnosis("healthy", family, None, confidence, shown, len(frame))
 
 
 def _onset(label: str, frame: pd.DataFrame, measured: Mapping[str, tuple[Signal, float]]) -> int | None:
