@@ -92,15 +92,16 @@ def test_the_example_trainers_broken_config_is_fixed_end_to_end(tmp_path):
 
 
 def test_a_gantune_run_is_fixed_and_its_config_trains_with_gantune(tmp_path):
-    # no gradient penalty, a fast generator and one critic step: the critic dominates (the corpus's run)
+    # no gradient penalty, a fast generator and one critic step: the critic dominates (the corpus's run, which
+    # measures no quality: the trials measure it anyway, and any healthy one fixes it)
     assert main(["train", "toy2d", "--out", "broken", "--epochs", "24", "--quiet", "--set", "LAMBDA_GP=0",
                  "--set", "LEARNING_RATE_G=3e-3", "--set", "N_CRITIC=1", "--set", "DATASET_SIZE=2000",
-                 "--set", "QUALITY_EVERY=6"]) == 0
+                 "--set", "QUALITY_EVERY=0"]) == 0
     done = gantune("autofix", "--run", "broken", "--apply", "--trials", "2", "--name", "toyfix")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "is discriminator_dominant" in done.stdout and "fixed at stage" in done.stdout
     report = json.loads((tmp_path / "autofix" / "toyfix" / "autofix.json").read_text())
-    assert report["fixed_quality"] > report["original_quality"]
+    assert report["original_quality"] is None and report["fixed_quality"] is not None
     fixed = tmp_path / "autofix" / "toyfix" / "fixed_config.json"
     assert json.loads(fixed.read_text())["LAMBDA_GP"] >= 0.5  # stage 1 turned the penalty back on
     assert main(["train", "toy2d", "--config", str(fixed), "--out", "again", "--quiet"]) == 0

@@ -201,6 +201,8 @@ def _sweep_settings(broken: Broken, settings: FixSettings, search: StageSearch, 
     else:
         start = _checkpoint_epoch(broken, checkpoint) + 1 if checkpoint else 0
         base["num_epochs"] = start + settings.epochs
+        if not base.get("quality_every"):  # a fix must show its quality: measure it even if the run did not
+            base["quality_every"] = max(1, settings.epochs // 4)
     label = broken.diagnosis.label
     return SweepSettings(
         model=base.get("model", EXTERNAL) if not broken.external else EXTERNAL, base=base, space=search.space,
