@@ -93,7 +93,8 @@ def ui(small_sweep):
     assert f"http://127.0.0.1:{port}" in line, line + server.stderr.read()
     yield server, f"http://127.0.0.1:{port}"
     if server.poll() is None:
-        os.killpg(server.pid, signal.SIGKILL)
+        server.terminate()  # gantune ui stops its server on SIGTERM too
+        server.wait(30)
 
 
 def test_the_ui_lists_trials_with_tags_and_params_and_compares_two(tmp_path, small_sweep, ui):
@@ -164,3 +165,17 @@ def test_bad_ui_and_report_input_gets_one_clear_line(tmp_path, capsys):
     assert main(["report", "--out", "report.pdf"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and "no MLflow store" in err[0] and "no MLflow store" in err[1] and ".html" in err[2]
+
+
+def test_ui_stops_its_server_on_sigterm(small_sweep):
+    port = free_port()
+    ui = subprocess.Popen([sys.executable, "-m", "tuner.cli", "ui", "--port", str(port), "--tracking-uri",
+                           small_sweep[1]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert f"http://127.0.0.1:{port}" in ui.stdout.readline()
+    ui.terminate()
+    assert ui.wait(30) == 0
+    time.sleep(1)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    left = subprocess.run(["pgrep", "-f", f"--port {port}"], capture_output=True, text=True).stdout
+    assert not left.strip(), left  # no MLflow server or worker outlives gantune ui

@@ -50,7 +50,14 @@ def run(args: argparse.Namespace) -> int:
     return _serve(command, url, db)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _serve(command: list[str], url: str, db: Path) -> int:
+    # `kill` (SIGTERM) or a closed terminal (SIGHUP) stops the server as Ctrl-C does, instead of orphaning it
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     log = tempfile.TemporaryFile("w+")  # the server's chatter: shown only if it fails to start
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # GenAI job workers gantune never uses
     server = subprocess.Popen(command, start_new_session=True, stdout=log, stderr=subprocess.STDOUT, text=True,
