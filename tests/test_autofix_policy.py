@@ -96,3 +96,15 @@ def test_a_log_without_quality_is_scored_by_the_loss_proxy():
     assert list(proxy(frame, "wgan")) == [-5.0, -2.0]
     assert run_quality(frame, "wgan") == -2.0
     assert run_quality(frame.assign(quality=[0.1, float("nan")]), "wgan") == 0.1
+
+
+def test_a_loss_proxy_is_the_objective_but_never_a_sample_measurement():
+    from trainables.trainable import Report
+
+    report = Report()
+    rows = [{"epoch": float(e), "d_loss": -5.0 + e, "g_loss": 1.0} for e in range(12)]  # |d_loss| falls: proxy rises
+    for row in rows:
+        out = report.add(row, "wgan", objective=-abs(row["d_loss"]))
+    assert out["quality"] == -abs(rows[-1]["d_loss"]) and out["quality_measured"] == 1.0
+    assert all("quality" not in r for r in report.history)  # the diagnosis sees the user's columns only
+    assert "quality_improving" not in out["diagnosis_evidence"]

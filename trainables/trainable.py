@@ -55,14 +55,17 @@ class Report:
     def state(self) -> dict[str, Any]:
         return {"history": self.history, "streak": self.streak, "label": self.label, "quality": self.quality}
 
-    def add(self, row: dict[str, float], family: str = "wgan") -> dict[str, Any]:
+    def add(self, row: dict[str, float], family: str = "wgan", objective: float | None = None) -> dict[str, Any]:
+        """`objective`: the quality to carry when the row has none of its own (a user's log scored by a loss
+        proxy); it is reported, but the diagnosis never sees it as a sample measurement."""
         self.history.append(row)
         diagnosis = diagnose(pd.DataFrame(self.history), family)
         self.streak = self.streak + 1 if diagnosis.label == self.label else 1
         self.label = diagnosis.label
-        measured = "quality" in row and math.isfinite(row["quality"])
+        value = row.get("quality", objective)
+        measured = value is not None and math.isfinite(value)
         if measured:
-            self.quality = row["quality"]
+            self.quality = value
         return {**row, "quality": self.quality, "quality_measured": float(measured),
                 "diagnosis": diagnosis.label, "diagnosis_streak": self.streak,
                 "diagnosis_onset": -1 if diagnosis.onset_epoch is None else diagnosis.onset_epoch,

@@ -143,10 +143,10 @@ def run_autofix(broken: Broken, settings: FixSettings, store: Store, on_stage: A
         if on_stage is not None:
             on_stage(result)
         if result.fixed is not None:
-            current = _full_config(broken, settings, search, result.fixed.values)
+            current = _full_config(broken, search, result.fixed.values)
             break
         if result.summary is not None and result.summary.best is not None:
-            current = _full_config(broken, settings, search, result.summary.best.values)
+            current = _full_config(broken, search, result.summary.best.values)
         elif search.changes:
             current = dict(search.base)  # nothing finished: keep the guide's values and climb on
         if budget - spent < settings.epochs:
@@ -205,7 +205,7 @@ def _sweep_settings(broken: Broken, settings: FixSettings, search: StageSearch, 
             base["quality_every"] = max(1, settings.epochs // 4)
     label = broken.diagnosis.label
     return SweepSettings(
-        model=base.get("model", EXTERNAL) if not broken.external else EXTERNAL, base=base, space=search.space,
+        model=EXTERNAL if broken.external else base["model"], base=base, space=search.space,
         name=f"{settings.name}-stage{search.stage}", trials=trials, concurrency=settings.concurrency,
         cpus_per_trial=settings.cpus_per_trial, gpus_per_trial=settings.gpus_per_trial,
         seed=settings.seed + search.stage, storage=settings.path, experiment=settings.experiment,
@@ -229,8 +229,7 @@ def _checkpoint_epoch(broken: Broken, checkpoint: str) -> int:
     return next((e for e, p in broken.checkpoints if str(p) == checkpoint), 0)
 
 
-def _full_config(broken: Broken, settings: FixSettings, search: StageSearch,
-                 values: Mapping[str, Any]) -> dict[str, Any]:
+def _full_config(broken: Broken, search: StageSearch, values: Mapping[str, Any]) -> dict[str, Any]:
     if broken.external:
         return {**search.base, **values}
     config = resolve(search.base, values)

@@ -80,7 +80,7 @@ def load_broken(args: argparse.Namespace) -> tuple[Broken, Any]:
 
     log = read_run(args.run, args.family)
     diagnosis = diagnose(log.frame, log.family)
-    if args.train_cmd:
+    if args.train_cmd is not None:
         return _external(args, log, diagnosis)
     cfg = _gantune_config(args, log)
     quality = float(log.frame["quality"].dropna().iloc[-1]) if "quality" in log.frame \

@@ -9,7 +9,8 @@ The contract (README, "Your own trainer"):
 - the trainer appends one row per epoch to `losses.csv` in its working directory (any format `autofix --run`
   reads); gantune reports each new row to Ray Tune with the diagnosis core's label, and kills the process when
   the stopper fires, when the epochs are done, or when the trial ends for any other reason.
-- The objective is the log's `quality` column when it has one; otherwise the loss family's proxy (`proxy`).
+- The objective is the log's `quality` column when it has one; otherwise the loss family's proxy (`proxy`),
+  which is reported to Ray Tune but never shown to the diagnosis as a sample measurement.
 """
 
 from __future__ import annotations
@@ -101,6 +102,10 @@ def proxy(frame: pd.DataFrame, family: str) -> pd.Series:
     return -(d_loss.abs() if family == "wgan" else (d_loss - math.log(4)).abs())
 
 
+def row_proxy(row: Mapping[str, float], family: str) -> float:
+    return float(proxy(pd.DataFrame([row]), family).iloc[0])
+
+
 def run_quality(frame: pd.DataFrame, family: str) -> float:
     """The last measured quality of a finished log: its `quality` column, else the proxy's last value."""
     if "quality" in frame and frame["quality"].notna().any():
@@ -136,7 +141,7 @@ def external_trial(config: dict[str, Any], setup: ExternalSetup) -> None:
     report = Report()
     with Child(setup, trial_dir) as child:
         for row in child.rows():
-            tune.report(report.add(row, setup.family))
+            tune.report(report.add(row, setup.family, objective=row_proxy(row, setup.family)))
             if len(report.history) >= setup.epochs:
                 break
 
@@ -149,6 +154,7 @@ class Child:
         self.losses = trial_dir / LOSSES
         self.seen = 0
         self.proc: subprocess.Popen | None = None
+        self.parsed: tuple[str, pd.DataFrame] = ("", pd.DataFrame())  # the last complete text and its frame
 
     def __enter__(self) -> Child:
         env = {**os.environ, "GANTUNE_TRIAL_DIR": str(self.dir), "PYTHONUNBUFFERED": "1",
@@ -183,7 +189,7 @@ class Child:
             frame = self._read()
             for row in frame.iloc[self.seen:].to_dict("records"):
                 self.seen += 1
-                yield self._with_quality(row)
+                yield {str(k): float(v) for k, v in row.items()}
             if finished:
                 break
             time.sleep(self.setup.poll_s)
@@ -199,17 +205,15 @@ class Child:
         except (FileNotFoundError, UnicodeDecodeError):
             return pd.DataFrame()
         complete = text[:text.rfind("\n") + 1]  # a row being written is read on the next poll
+        if complete == self.parsed[0]:
+            return self.parsed[1]  # nothing new since the last poll: no re-parse
         try:
-            return parse_log(complete, self.losses) if complete.count("\n") > 1 else pd.DataFrame()
+            frame = parse_log(complete, self.losses) if complete.count("\n") > 1 else pd.DataFrame()
+            self.parsed = (complete, frame)
+            return frame
         except LogError as err:
             self.kill()
             raise TrainerError(f"the trainer's {LOSSES} cannot be read: {err}") from None
-
-    def _with_quality(self, row: dict[str, Any]) -> dict[str, float]:
-        row = {str(k): float(v) for k, v in row.items()}
-        if "quality" not in row:
-            row["quality"] = float(proxy(pd.DataFrame([row]), self.setup.family).iloc[0])
-        return row
 
     def _last_output(self) -> str:
         self.log.flush()

@@ -357,14 +357,14 @@ def _record(summary: Summary, store: Store) -> None:
 def _close_open_runs(summary: Summary, store: Store) -> None:
     """Children still RUNNING once Ray is done (a search that ended early never completes its last trials in the
     callbacks): closed with the status the summary gives them."""
+    from tuner.sweep_callbacks import run_state, verdict_tags
+
     verdicts = {t.trial_id: t.verdict for t in summary.trials}
     for run in store.search(sweep=summary.settings.name):
         verdict = verdicts.get(run.data.tags.get("gantune.trial_id", ""))
         if verdict is not None and run.info.status == "RUNNING":
-            store.log(run.info.run_id, tags={"gantune.status": verdict.status, "gantune.diagnosis": verdict.label,
-                                             "gantune.stop_reason": verdict.reason,
-                                             "gantune.stop_epoch": verdict.epoch})
-            store.end(run.info.run_id, "KILLED" if verdict.collapsed else "FINISHED")
+            store.log(run.info.run_id, tags=verdict_tags(verdict))
+            store.end(run.info.run_id, run_state(verdict))
 
 
 def _close_lost_runs(summary: Summary, store: Store) -> None:

@@ -14,7 +14,7 @@ from ray.tune import Callback
 from search_spaces.spaces import DERIVED
 from trainables.metrics import COLUMNS
 from trainables.trainable import QUALITY_FLOOR
-from tuner.stopping import StopPolicy, outcome
+from tuner.stopping import StopPolicy, Verdict, outcome
 from tuner.tracking import Store
 
 # what a trial logs to MLflow each epoch, besides COLUMNS
@@ -112,13 +112,22 @@ class SweepTracker(Callback):
     def _finish(self, trial: Any, error: bool) -> None:
         verdict = outcome(trial.last_result, self.policy, error)
         reason = verdict.reason if not error else f"{verdict.reason}: {_error_line(trial)}"
-        tags = {"gantune.status": verdict.status, "gantune.diagnosis": verdict.label,
-                "gantune.stop_reason": reason, "gantune.stop_epoch": verdict.epoch,
+        tags = {**verdict_tags(verdict, reason),
                 "gantune.evidence": (trial.last_result or {}).get("diagnosis_evidence", "[]")}
         run_id = self._run(trial)
         self._log_images(trial, run_id)
         self.store.log(run_id, tags=tags)
-        self.store.end(run_id, "FAILED" if error else "KILLED" if verdict.collapsed else "FINISHED")
+        self.store.end(run_id, "FAILED" if error else run_state(verdict))
+
+
+def verdict_tags(verdict: Verdict, reason: str | None = None) -> dict[str, Any]:
+    """A finished trial's MLflow tags: its status, diagnosis, stop reason and epoch."""
+    return {"gantune.status": verdict.status, "gantune.diagnosis": verdict.label,
+            "gantune.stop_reason": verdict.reason if reason is None else reason, "gantune.stop_epoch": verdict.epoch}
+
+
+def run_state(verdict: Verdict) -> str:
+    return "KILLED" if verdict.collapsed else "FINISHED"
 
 
 def _error_line(trial: Any) -> str:
