@@ -37,6 +37,28 @@ TOY2D = MappingProxyType({
     "num_samples": 512, "checkpoint_every": 20,
 })
 
+_NO_AUGMENT = {"horizontal_flip_prob": 0.0, "rotation_degrees": 0.0, "color_jitter": (0.0, 0.0, 0.0, 0.0)}
+
+# Guide 003's camel GAN (the "Generative Deep Learning" book): 28x28x1, latent 100, RMSprop with the
+# discriminator at 8e-4 and the combined model at 4e-4, batch 64, dropout 0.4 in D; trained on the digits.
+DCGAN = MappingProxyType({
+    "model": "dcgan", "data": "digits", "image_size": 28, "channels": 1, "latent_dim": 100,
+    "gen_feature_maps": 64, "disc_feature_maps": 64, "batch_size": 64, "num_epochs": 100,
+    "optimizer": "rmsprop", "learning_rate_g": 4e-4, "learning_rate_d": 8e-4, "beta1": 0.0, "beta2": 0.9,
+    "n_critic": 1, "critic_schedule": "seed", "d_dropout": 0.4, "ema_decay": None, "checkpoint_every": 10,
+    **_NO_AUGMENT,
+})
+
+# Guide 004's conditional GAN after its fixes: LR_G 2e-4, LR_D 1e-4 (half), Adam beta1 0.5, label smoothing
+# 0.1, instance noise 0.05, D every batch, the adaptive discriminator rate; sprites with their modes as classes.
+CGAN = MappingProxyType({
+    "model": "cgan", "data": "sprites", "image_size": 64, "channels": 3, "latent_dim": 100,
+    "gen_feature_maps": 64, "disc_feature_maps": 64, "batch_size": 64, "num_epochs": 150,
+    "optimizer": "adam", "learning_rate_g": 2e-4, "learning_rate_d": 1e-4, "beta1": 0.5, "beta2": 0.999,
+    "n_critic": 1, "critic_schedule": "seed", "label_smoothing": 0.1, "noise_std": 0.05, "d_train_ratio": 1,
+    "adaptive_lr_d": True, "ema_decay": None, "checkpoint_every": 10, **_NO_AUGMENT,
+})
+
 _CPU = {"image_size": 32, "gen_feature_maps": 16, "disc_feature_maps": 16, "num_epochs": 30,
         "checkpoint_every": 10}
 
@@ -54,6 +76,19 @@ PRESETS: MappingProxyType[str, MappingProxyType[str, MappingProxyType[str, Any]]
         "cpu": MappingProxyType({**_CPU, "ema_decay": 0.99}),
         "postmortem": MappingProxyType({"learning_rate_g": 1e-5, "learning_rate_d": 1e-4, "n_critic": 5,
                                         "batch_size": 32, "ema_decay": 0.999}),
+    }),
+    "dcgan": MappingProxyType({
+        "seed": MappingProxyType({}),
+        "cpu": MappingProxyType({"gen_feature_maps": 16, "disc_feature_maps": 16, "num_epochs": 20}),
+        # guide 003's triage setting: the notebook's fixed batch of 1024
+        "triage": MappingProxyType({"batch_size": 1024}),
+    }),
+    "cgan": MappingProxyType({
+        "seed": MappingProxyType({}),
+        "cpu": MappingProxyType({**_CPU, "num_epochs": 20}),
+        # guide 004's run before its fixes: LR_D twice LR_G, no smoothing, no noise, a fixed rate
+        "strong_d": MappingProxyType({"learning_rate_d": 4e-4, "label_smoothing": 0.0, "noise_std": 0.0,
+                                      "adaptive_lr_d": False}),
     }),
     "toy2d": MappingProxyType({
         "seed": MappingProxyType({}),

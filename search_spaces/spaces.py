@@ -162,6 +162,16 @@ TOY2D_SPACE = MappingProxyType({
     "ema_decay": choice(None, 0.9, 0.99),
 })
 
+# The BCE models: guide 004's knobs (LR_D below LR_G, label smoothing 0.1-0.2, instance noise 0.05-0.1,
+# D_TRAIN_RATIO 1-2) and guide 003's batch size.
+BCE_SPACE = MappingProxyType({
+    "learning_rate_d": log_float(2e-5, 1e-3),
+    "learning_rate_g": log_float(5e-5, 1e-3),
+    "label_smoothing": uniform(0.0, 0.3),
+    "noise_std": uniform(0.0, 0.2),
+    "d_train_ratio": integer(1, 3),
+    "batch_size": choice(32, 64, 128),
+})
 
 # ----- spaces from files ---------------------------------------------------------------------------------------
 def parse_space(data: Mapping[str, Any], fields: Mapping[str, Any], source: str) -> dict[str, Param]:

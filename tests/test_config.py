@@ -54,7 +54,7 @@ def test_bad_set_items_name_the_bad_value(item, words):
 
 
 @pytest.mark.parametrize("field, value, words", [
-    ("image_size", 48, ["IMAGE_SIZE", "48"]), ("learning_rate_d", 0.0, ["LEARNING_RATE_D"]),
+    ("image_size", 50, ["IMAGE_SIZE", "50"]), ("learning_rate_d", 0.0, ["LEARNING_RATE_D"]),
     ("ema_decay", 1.5, ["EMA_DECAY", "1.5"]), ("rotation_degrees", -5.0, ["ROTATION_DEGREES", "-5.0"]),
     ("critic_schedule", "weird", ["CRITIC_SCHEDULE", "weird"]),
 ])

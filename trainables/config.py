@@ -19,23 +19,31 @@ from trainables.schedules import CRITIC_SCHEDULES
 
 @dataclasses.dataclass(frozen=True)
 class GanConfig:
-    model: str  # registry name: wgan_small, wgan_large, toy2d
+    model: str  # registry name: wgan_small, wgan_large, toy2d, dcgan, cgan
     data: str = "sprites"  # dataset spec: sprites, digits, stacked_digits, ring8, grid25, folder:PATH
     dataset_size: int | None = None  # images generated for synthetic data; None = the dataset's default
-    image_size: int = 64  # side in pixels, a power of two in 16..128 (ignored by toy2d)
+    image_size: int = 64  # side in pixels, 16..128 (ignored by toy2d); each model says which sides it builds
     channels: int = 3  # image channels the networks produce and read
     latent_dim: int = 128  # generator input size
+    num_classes: int | None = None  # classes a conditional model (cgan) embeds; None = the dataset's own count
     gen_feature_maps: int = 64  # generator width (MLP hidden units for toy2d)
     disc_feature_maps: int = 64  # critic width; guide 001: grow G and D together
     batch_size: int = 64
     num_epochs: int = 2000  # one epoch = one pass over the dataset
     learning_rate_g: float = 1e-4
     learning_rate_d: float = 1e-4
+    optimizer: str = "adam"  # "adam" or "rmsprop" (guide 003's camel GAN)
     beta1: float = 0.0  # Adam betas (0, 0.9): the WGAN-GP paper's, which the guides insist on
-    beta2: float = 0.9
+    beta2: float = 0.9  # RMSprop reads it as its smoothing constant (Keras's rho 0.9)
     n_critic: int = 5  # critic steps per generator step
     critic_schedule: str = "seed"  # "seed": G every N_CRITIC batches; "standard": after N_CRITIC critic steps
-    lambda_gp: float = 10.0  # gradient-penalty weight
+    lambda_gp: float = 10.0  # gradient-penalty weight (WGAN models)
+    d_train_ratio: int = 1  # the critic/discriminator trains every N batches (guide 004's D_TRAIN_RATIO)
+    label_smoothing: float = 0.0  # BCE: real targets are 1 - this (guide 004: 0.1)
+    noise_std: float = 0.0  # BCE: instance noise on the discriminator's real and fake inputs (guide 004: 0.05)
+    adaptive_lr_d: bool = False  # BCE: guide 004's project steers LR_D by D(real) and D(fake) each epoch
+    d_dropout: float = 0.0  # BCE: dropout after each discriminator conv (guide 003's camel GAN: 0.4)
+    spectral_norm: bool = False  # BCE: spectrally normalised discriminator layers (guide 004 Architecture)
     ema_decay: float | None = None  # EMA of the generator used for samples; None = sample the raw generator
     horizontal_flip_prob: float = 0.5
     rotation_degrees: float = 10.0  # uniform in [-d, d], background-coloured fill
@@ -62,8 +70,10 @@ class GanConfig:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(GanConfig)}
+OPTIMIZERS = ("adam", "rmsprop")
 # Keys that change the networks' shapes: a resumed run cannot change them.
-ARCHITECTURE_KEYS = ("model", "image_size", "channels", "latent_dim", "gen_feature_maps", "disc_feature_maps")
+ARCHITECTURE_KEYS = ("model", "image_size", "channels", "latent_dim", "gen_feature_maps", "disc_feature_maps",
+                     "num_classes", "spectral_norm")
 
 
 def _plain(value: Any) -> Any:
@@ -73,14 +83,14 @@ def _plain(value: Any) -> Any:
 def _problems(cfg: GanConfig) -> list[str]:
     problems = []
     positive = ("latent_dim", "gen_feature_maps", "disc_feature_maps", "batch_size", "num_epochs", "n_critic",
-                "num_samples", "sample_every", "checkpoint_every", "channels")
+                "num_samples", "sample_every", "checkpoint_every", "channels", "d_train_ratio")
     problems += [f"{k.upper()} must be a positive integer, got {getattr(cfg, k)!r}"
                  for k in positive if getattr(cfg, k) < 1]
     problems += [f"{k.upper()} must be positive, got {getattr(cfg, k)!r}"
                  for k in ("learning_rate_g", "learning_rate_d") if not getattr(cfg, k) > 0]
     size = cfg.image_size
-    if not (16 <= size <= 128 and size & (size - 1) == 0):
-        problems.append(f"IMAGE_SIZE must be a power of two from 16 to 128, got {size!r}")
+    if not (16 <= size <= 128 and size % 4 == 0):
+        problems.append(f"IMAGE_SIZE must be a multiple of 4 from 16 to 128, got {size!r}")
     if cfg.lambda_gp < 0:
         problems.append(f"LAMBDA_GP must be zero or positive, got {cfg.lambda_gp!r}")
     if cfg.ema_decay is not None and not 0.0 <= cfg.ema_decay < 1.0:
@@ -93,6 +103,11 @@ def _problems(cfg: GanConfig) -> list[str]:
         problems.append(f"COLOR_JITTER must be four non-negative strengths, got {cfg.color_jitter!r}")
     if cfg.critic_schedule not in CRITIC_SCHEDULES:
         problems.append(f"CRITIC_SCHEDULE must be one of {', '.join(CRITIC_SCHEDULES)}, got {cfg.critic_schedule!r}")
+    if cfg.optimizer not in OPTIMIZERS:
+        problems.append(f"OPTIMIZER must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}")
+    for key, high in (("label_smoothing", 0.5), ("noise_std", 1.0), ("d_dropout", 0.9)):
+        if not 0.0 <= getattr(cfg, key) <= high:
+            problems.append(f"{key.upper()} must be in [0, {high}], got {getattr(cfg, key)!r}")
     if cfg.amp not in ("auto", "bf16", "off"):
         problems.append(f"AMP must be 'auto', 'bf16' or 'off', got {cfg.amp!r}")
     if cfg.channels_last not in ("auto", "on", "off"):
@@ -101,6 +116,8 @@ def _problems(cfg: GanConfig) -> list[str]:
         problems.append(f"QUALITY_EVERY must be zero (never) or a positive number of epochs, got {cfg.quality_every!r}")
     if cfg.quality_samples is not None and cfg.quality_samples < 10:
         problems.append(f"QUALITY_SAMPLES must be at least 10 or null, got {cfg.quality_samples!r}")
+    if cfg.num_classes is not None and cfg.num_classes < 2:
+        problems.append(f"NUM_CLASSES must be at least 2 or null, got {cfg.num_classes!r}")
     if cfg.dataset_size is not None and cfg.dataset_size < 1:
         problems.append(f"DATASET_SIZE must be a positive integer or null, got {cfg.dataset_size!r}")
     return problems
@@ -127,6 +144,8 @@ def coerce(name: str, value: Any) -> Any:
             return None
         if kind.startswith("tuple"):
             return _coerce_tuple(value)
+        if kind.startswith("bool"):
+            return _coerce_bool(value)
         if kind.startswith("int"):
             return _coerce_int(value)
         if kind.startswith("float"):
@@ -149,6 +168,16 @@ def _coerce_int(value: Any) -> int:
     if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
         raise ValueError
     return int(value)
+
+
+def _coerce_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError
 
 
 def _coerce_tuple(value: Any) -> tuple[float, ...]:

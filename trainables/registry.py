@@ -9,11 +9,11 @@ from typing import Any
 from torch import nn
 
 from search_spaces import defaults
-from search_spaces.spaces import TOY2D_SPACE, WGAN_SPACE, Param
+from search_spaces.spaces import BCE_SPACE, TOY2D_SPACE, WGAN_SPACE, Param
 from trainables.config import GanConfig
 from trainables.errors import ConfigError
-from trainables.losses import WganGp
-from trainables.nets import toy2d, wgan_large, wgan_small
+from trainables.losses import Bce, WganGp
+from trainables.nets import cgan, dcgan, toy2d, wgan_large, wgan_small
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,10 +26,43 @@ class ModelSpec:
     presets: Mapping[str, Mapping[str, Any]]  # preset name -> overrides on the defaults
     data_kind: str  # "image" or "points": which datasets it trains on
     space: Mapping[str, Param]  # what `gantune sweep` searches by default
+    sizes: Callable[[int], bool] = lambda size: size & (size - 1) == 0  # the image sides its networks build
+    sizes_text: str = "a power of two"
+    conditional: bool = False  # the networks read class labels: generator(z, y), critic(x, y)
+    family: str = "wgan"  # the objective's loss family: which diagnosis rules and remedy ladder apply
+
+    def prepare(self, cfg: GanConfig, labels: int | None) -> GanConfig:
+        """The config these networks build from, on data with `labels` classes (None: unlabelled); raises
+        ConfigError for an image side the networks cannot build or a conditional model without classes."""
+        if self.data_kind == "image" and not self.sizes(cfg.image_size):
+            raise ConfigError(f"{self.name} builds images whose side is {self.sizes_text}; "
+                              f"IMAGE_SIZE {cfg.image_size} is not")
+        if not self.conditional:
+            return cfg
+        if labels is None:
+            raise ConfigError(f"{self.name} is conditional and needs labelled data (sprites, digits, or "
+                              f"folder:PATH with one subfolder per class); {cfg.data!r} has no classes")
+        if cfg.num_classes not in (None, labels):
+            raise ConfigError(f"NUM_CLASSES {cfg.num_classes} does not match the {labels} classes of {cfg.data!r}")
+        return cfg.replace(num_classes=labels)
 
 
 def _wgan_gp(cfg: GanConfig) -> WganGp:
     return WganGp(cfg.lambda_gp)
+
+
+def _bce_mean(cfg: GanConfig) -> Bce:
+    """Keras's camel GAN: the discriminator's loss is the mean of its real and fake halves."""
+    return Bce(cfg.label_smoothing, cfg.noise_std, "mean")
+
+
+def _bce_sum(cfg: GanConfig) -> Bce:
+    """Guide 004's PyTorch project: the sum of the halves."""
+    return Bce(cfg.label_smoothing, cfg.noise_std, "sum")
+
+
+def _multiple_of_4(size: int) -> bool:
+    return size % 4 == 0
 
 
 _MODELS: dict[str, ModelSpec] = {
@@ -40,6 +73,12 @@ _MODELS: dict[str, ModelSpec] = {
                   defaults.WGAN_LARGE, defaults.PRESETS["wgan_large"], "image", WGAN_SPACE),
         ModelSpec("toy2d", toy2d.build_generator, toy2d.build_critic, _wgan_gp,
                   defaults.TOY2D, defaults.PRESETS["toy2d"], "points", TOY2D_SPACE),
+        ModelSpec("dcgan", dcgan.build_generator, dcgan.build_critic, _bce_mean,
+                  defaults.DCGAN, defaults.PRESETS["dcgan"], "image", BCE_SPACE, _multiple_of_4, "a multiple of 4",
+                  family=Bce.family),
+        ModelSpec("cgan", cgan.build_generator, cgan.build_critic, _bce_sum,
+                  defaults.CGAN, defaults.PRESETS["cgan"], "image", BCE_SPACE, _multiple_of_4, "a multiple of 4",
+                  conditional=True, family=Bce.family),
     )
 }
 

@@ -122,8 +122,8 @@ def train(cfg: GanConfig, out_dir: Path, device: torch.device, resume: dict | No
     out_dir.mkdir(parents=True, exist_ok=True)
     if resume is not None:
         trainer.load_state_dict(resume)
-    write_config(cfg, paths.config)
-    log = LossLog(paths.losses, keep_epochs=trainer.epoch)
+    write_config(trainer.cfg, paths.config)
+    log = LossLog(paths.losses, keep_epochs=trainer.epoch, columns=trainer.columns)
     while trainer.epoch < cfg.num_epochs:
         row = trainer.train_epoch()
         log.append(row)
@@ -162,10 +162,10 @@ class LossLog:
     """losses.csv, one row per epoch, flushed as it goes. On resume, rows past the checkpoint are dropped
     (kept in losses.csv.bak) so no epoch appears twice."""
 
-    def __init__(self, path: Path, keep_epochs: int) -> None:
-        self.path = path
+    def __init__(self, path: Path, keep_epochs: int, columns: tuple[str, ...] = COLUMNS) -> None:
+        self.path, self.columns = path, columns
         if keep_epochs == 0 or not path.exists():
-            path.write_text(",".join(COLUMNS) + "\n")
+            path.write_text(",".join(columns) + "\n")
         else:
             self._truncate(keep_epochs)
 
@@ -176,14 +176,14 @@ class LossLog:
         if len(kept) < len(rows):
             self.path.with_suffix(".csv.bak").write_text(self.path.read_text())
         with self.path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, COLUMNS, extrasaction="ignore")
+            writer = csv.DictWriter(f, self.columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(kept)
 
     def append(self, row: dict[str, float]) -> None:
         with self.path.open("a", newline="") as f:
-            csv.DictWriter(f, COLUMNS, extrasaction="ignore").writerow(
-                {k: _fmt(k, row.get(k, float("nan"))) for k in COLUMNS})
+            csv.DictWriter(f, self.columns, extrasaction="ignore").writerow(
+                {k: _fmt(k, row.get(k, float("nan"))) for k in self.columns})
 
 
 def _epoch_of(row: dict[str, str]) -> float:

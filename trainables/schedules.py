@@ -19,3 +19,19 @@ def _standard(batch_index: int, critic_steps: int, n_critic: int) -> bool:
 
 
 CRITIC_SCHEDULES: dict[str, Schedule] = {"seed": _seed, "standard": _standard}
+
+
+# Guide 004's project steers the discriminator's learning rate each epoch by how sure it is.
+ADAPT_FACTOR = 0.95
+ADAPT_BOUNDS = (1e-5, 3e-4)
+
+
+def adapt_lr_d(lr: float, d_real: float, d_fake: float) -> tuple[float, str]:
+    """The next epoch's LR_D and why: x0.95 when D(real) > 0.9 and D(fake) < 0.1 (too strong), /0.95 when
+    D(real) < 0.75 and D(fake) > 0.25 (too weak), kept within 1e-5..3e-4; unchanged otherwise."""
+    low, high = ADAPT_BOUNDS
+    if d_real > 0.9 and d_fake < 0.1:
+        return min(max(lr * ADAPT_FACTOR, low), high), "discriminator too sure: LR_D x0.95"
+    if d_real < 0.75 and d_fake > 0.25:
+        return min(max(lr / ADAPT_FACTOR, low), high), "discriminator unsure: LR_D /0.95"
+    return lr, "balanced"

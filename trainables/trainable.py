@@ -86,8 +86,8 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     report = Report(_restore(trainer, checkpoint))
     if checkpoint is None and setup.init_checkpoint:  # autofix: resume the broken run before its collapse
         trainer.load_state_dict(load_checkpoint(setup.init_checkpoint))
-    write_config(cfg, paths.config)
-    log = LossLog(paths.losses, keep_epochs=0)  # a restored trial may run in a new working directory:
+    write_config(trainer.cfg, paths.config)
+    log = LossLog(paths.losses, keep_epochs=0, columns=trainer.columns)  # a restored trial may run in a new working directory:
     for row in report.history:  # its losses.csv is rewritten from the checkpoint's history
         log.append(row)
     while trainer.epoch < cfg.num_epochs:
@@ -95,7 +95,7 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
         log.append(row)
         epoch = int(row["epoch"])
         sample = save_samples(trainer, paths, epoch)
-        metrics = {**report.add(row), "sample_png": str(sample.resolve()) if sample else ""}
+        metrics = {**report.add(row, trainer.family), "sample_png": str(sample.resolve()) if sample else ""}
         if epoch == cfg.num_epochs - 1 or (epoch + 1) % cfg.checkpoint_every == 0:
             with tempfile.TemporaryDirectory() as tmp:
                 torch.save({"trainer": trainer.state_dict(), "report": report.state()}, Path(tmp) / STATE_FILE)

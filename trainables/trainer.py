@@ -18,18 +18,32 @@ from trainables.data import Dataset, augment, to_float
 from trainables.device import Placement
 from trainables.ema import Ema
 from trainables.errors import CheckpointError
-from trainables.metrics import LOSS_METRICS, Reference, reference_stats, sample_stats
+from trainables.metrics import Reference, columns, reference_stats, sample_stats
+from trainables.optimizers import build as build_optimizer
+from trainables.optimizers import set_rates
 from trainables.quality import QualityReference, quality, reference
 from trainables.registry import get_model
-from trainables.schedules import CRITIC_SCHEDULES
+from trainables.schedules import CRITIC_SCHEDULES, adapt_lr_d
 
-_CRITIC_SUMS = ("d_loss", "d_real", "d_fake", "gp", "grad_norm")
+
+class Conditioned(torch.nn.Module):
+    """A conditional generator as an unconditional sampler: sample i gets class i mod K, so every batch of
+    samples covers the classes evenly (what the grids, sample statistics and mode counts read)."""
+
+    def __init__(self, net: torch.nn.Module, num_classes: int) -> None:
+        super().__init__()
+        self.net, self.num_classes = net, num_classes
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z, torch.arange(z.shape[0], device=z.device) % self.num_classes)
 
 
 class Trainer:
     def __init__(self, cfg: GanConfig, data: Dataset, place: Placement) -> None:
         spec = get_model(cfg.model)
+        cfg = spec.prepare(cfg, data.num_modes if data.labels is not None else None)
         self.cfg, self.place, self.images = cfg, place, data.kind == "image"
+        self.family, self.columns = spec.family, columns(spec.family)
         self.background = data.background
         self.dataset = data  # the real data the quality metrics compare with
         dev = place.device
@@ -38,10 +52,12 @@ class Trainer:
             self.generator = spec.build_generator(cfg).to(dev, memory_format=place.memory_format)
             self.critic = spec.build_critic(cfg).to(dev, memory_format=place.memory_format)
         self.objective = spec.objective(cfg)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), cfg.learning_rate_g, (cfg.beta1, cfg.beta2))
-        self.opt_d = torch.optim.Adam(self.critic.parameters(), cfg.learning_rate_d, (cfg.beta1, cfg.beta2))
+        self.opt_g = build_optimizer(self.generator.parameters(), cfg.learning_rate_g, cfg)
+        self.opt_d = build_optimizer(self.critic.parameters(), cfg.learning_rate_d, cfg)
+        self.lr_d = cfg.learning_rate_d  # moves each epoch when ADAPTIVE_LR_D is on
         self.ema = Ema(self.generator, cfg.ema_decay) if cfg.ema_decay is not None else None
         self.data = data.tensor.to(dev)  # the whole dataset lives on the device: no loader, no copies per step
+        self.labels = data.labels.to(dev) if spec.conditional else None  # class of each sample (cgan)
         self.data_rng = torch.Generator(dev).manual_seed(cfg.seed + 1)  # order and augmentation
         self.noise_rng = torch.Generator(dev).manual_seed(cfg.seed + 2)  # latents and GP interpolation
         self.fixed_noise = torch.randn(cfg.num_samples, cfg.latent_dim, device=dev,
@@ -56,23 +72,31 @@ class Trainer:
     # ----- one epoch -------------------------------------------------------------------------------------
     def train_epoch(self) -> dict[str, float]:
         start = time.perf_counter()
-        sums = {k: torch.zeros((), device=self.place.device) for k in _CRITIC_SUMS + ("g_loss",)}
+        dev = self.place.device
+        critic_sums = {k: torch.zeros((), device=dev) for k in self.objective.critic_metrics}
+        gen_sums = {k: torch.zeros((), device=dev) for k in self.objective.generator_metrics}
         n_critic = n_gen = seen = 0
         for i, index in enumerate(self._batches()):
-            real = self._real_batch(index)
-            self._add(sums, self._critic_step(real))
-            self.critic_steps += 1
-            n_critic, seen = n_critic + 1, seen + real.shape[0]
-            if self.schedule(i, self.critic_steps, self.cfg.n_critic):
-                sums["g_loss"] += self._generator_step(real.shape[0])
-                n_gen += 1
+            real, labels = self._real_batch(index), self._labels(index)
+            seen += real.shape[0]
+            if i % self.cfg.d_train_ratio == 0:  # guide 004's D_TRAIN_RATIO: the critic trains every N batches
+                self._add(critic_sums, self._critic_step(real, labels))
+                self.critic_steps += 1
+                n_critic += 1
+                if not self.schedule(n_critic - 1, self.critic_steps, self.cfg.n_critic):
+                    continue
+            self._add(gen_sums, self._generator_step(real.shape[0]))
+            n_gen += 1
         self.generator_steps += n_gen
         self.epoch += 1
-        row = self._loss_means(sums, n_critic, n_gen)
+        row = self._loss_means(critic_sums, gen_sums, n_critic, n_gen)
         row.update(self.sample_metrics())
         elapsed = time.perf_counter() - start
         row.update(lr_g=self.opt_g.param_groups[0]["lr"], lr_d=self.opt_d.param_groups[0]["lr"],
                    epoch_time_s=elapsed, images_per_s=seen / elapsed)
+        if self.cfg.adaptive_lr_d and n_critic:
+            self.lr_d, _ = adapt_lr_d(self.lr_d, row["d_real"], row["d_fake"])
+            set_rates(self.opt_d, self.lr_d, self.cfg)
         if self.quality_due(self.epoch - 1):
             start = time.perf_counter()
             row.update(self.quality())
@@ -108,48 +132,68 @@ class Trainer:
     def _noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.cfg.latent_dim, device=self.place.device, generator=self.noise_rng)
 
-    def _critic_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _labels(self, index: torch.Tensor) -> torch.Tensor | None:
+        return None if self.labels is None else self.labels[index]
+
+    def _random_labels(self, n: int) -> torch.Tensor | None:
+        """Classes for the generator's step, drawn as often as the data holds them."""
+        if self.labels is None:
+            return None
+        pick = torch.randint(self.labels.shape[0], (n,), device=self.place.device, generator=self.noise_rng)
+        return self.labels[pick]
+
+    def _generate(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        return self.generator(z) if labels is None else self.generator(z, labels)
+
+    def _judge(self, labels: torch.Tensor | None):
+        """The critic as a function of the samples alone (bound to their classes when conditional)."""
+        return self.critic if labels is None else (lambda x: self.critic(x, labels))
+
+    def _critic_step(self, real: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         with self._autocast():
             with torch.no_grad():
-                fake = self.generator(self._noise(real.shape[0]))
-            terms = self.objective.critic_terms(self.critic, real, fake.to(real.dtype), self.noise_rng)
+                fake = self._generate(self._noise(real.shape[0]), labels)
+            terms = self.objective.critic_terms(self._judge(labels), real, fake.to(real.dtype), self.noise_rng)
         self.opt_d.zero_grad(set_to_none=True)
-        terms.loss.backward()
+        terms["d_loss"].backward()
         self.opt_d.step()
-        return {"d_loss": terms.loss.detach(), "d_real": terms.d_real.detach(), "d_fake": terms.d_fake.detach(),
-                "gp": terms.gp.detach(), "grad_norm": terms.grad_norm.detach()}
+        return {k: v.detach() for k, v in terms.items()}
 
-    def _generator_step(self, n: int) -> torch.Tensor:
+    def _generator_step(self, n: int) -> dict[str, torch.Tensor]:
         self.critic.requires_grad_(False)  # no critic weight gradients in the generator's step
+        labels = self._random_labels(n)
         with self._autocast():
-            loss = self.objective.generator_loss(self.critic, self.generator(self._noise(n)))
+            terms = self.objective.generator_terms(self._judge(labels), self._generate(self._noise(n), labels),
+                                                   self.noise_rng)
         self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
+        terms["g_loss"].backward()
         self.opt_g.step()
         self.critic.requires_grad_(True)
         if self.ema is not None:
             self.ema.update(self.generator)
-        return loss.detach()
+        return {k: v.detach() for k, v in terms.items()}
 
     @staticmethod
     def _add(sums: dict[str, torch.Tensor], terms: dict[str, torch.Tensor]) -> None:
         for key, value in terms.items():
             sums[key] += value
 
-    @staticmethod
-    def _loss_means(sums: dict[str, torch.Tensor], n_critic: int, n_gen: int) -> dict[str, float]:
-        keys = list(sums)
-        values = dict(zip(keys, torch.stack([sums[k] for k in keys]).tolist()))  # the epoch's one sync
-        means = {k: values[k] / max(n_critic, 1) for k in _CRITIC_SUMS}
-        means["g_loss"] = values["g_loss"] / n_gen if n_gen else float("nan")
-        means["w_dist"] = means["d_real"] - means["d_fake"]
-        return {k: means[k] for k in LOSS_METRICS}
+    def _loss_means(self, critic_sums: dict[str, torch.Tensor], gen_sums: dict[str, torch.Tensor],
+                    n_critic: int, n_gen: int) -> dict[str, float]:
+        sums = {**critic_sums, **gen_sums}
+        values = dict(zip(sums, torch.stack(list(sums.values())).tolist()))  # the epoch's one sync
+        nan = float("nan")
+        means = {k: values[k] / n_critic if n_critic else nan for k in critic_sums}
+        means.update({k: values[k] / n_gen if n_gen else nan for k in gen_sums})
+        means = self.objective.finish(means)
+        return {k: means[k] for k in self.objective.metrics}
 
     # ----- samples -----------------------------------------------------------------------------------------
     @property
     def sampler(self) -> torch.nn.Module:
-        """The network samples come from: the EMA generator where there is one."""
-        return self.ema.model if self.ema is not None else self.generator
+        """The network samples come from (the EMA generator where there is one), as a function of noise alone."""
+        net = self.ema.model if self.ema is not None else self.generator
+        return Conditioned(net, self.cfg.num_classes) if self.labels is not None else net
 
     @torch.no_grad()
     def samples(self, noise: torch.Tensor | None = None) -> torch.Tensor:
@@ -192,6 +236,7 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "rng": {"data": self.data_rng.get_state(), "noise": self.noise_rng.get_state()},
+            "lr_d": self.lr_d,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -206,9 +251,10 @@ class Trainer:
             self._restore_rngs(state["rng"])
             self.epoch, self.critic_steps = int(state["epoch"]), int(state["critic_steps"])
             self.generator_steps = int(state["generator_steps"])
+            saved_rate = float(state["config"].get("LEARNING_RATE_D", self.cfg.learning_rate_d))
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
             raise CheckpointError(f"checkpoint does not fit this model and config: {str(err)[:200]}") from None
-        self._apply_rates()
+        self._apply_rates(state.get("lr_d") if saved_rate == self.cfg.learning_rate_d else None)
 
     def load_weights(self, state: dict[str, Any]) -> None:
         """Only the generator (and its EMA) from a checkpoint: enough to sample, on any device."""
@@ -228,8 +274,10 @@ class Trainer:
             raise CheckpointError(f"the checkpoint's random state comes from another device type than "
                                   f"{self.place.device.type}; resume on the device it was written on") from None
 
-    def _apply_rates(self) -> None:
+    def _apply_rates(self, saved_lr_d: float | None = None) -> None:
+        """The config's rates on the optimisers. An adaptive LR_D continues from the checkpoint's value
+        (`saved_lr_d`, None when the config changed LEARNING_RATE_D, as autofix does when it resumes)."""
         cfg = self.cfg
-        for opt, lr in ((self.opt_g, cfg.learning_rate_g), (self.opt_d, cfg.learning_rate_d)):
-            for group in opt.param_groups:
-                group["lr"], group["betas"] = lr, (cfg.beta1, cfg.beta2)
+        self.lr_d = saved_lr_d if cfg.adaptive_lr_d and saved_lr_d is not None else cfg.learning_rate_d
+        set_rates(self.opt_g, cfg.learning_rate_g, cfg)
+        set_rates(self.opt_d, self.lr_d, cfg)

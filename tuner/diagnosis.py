@@ -286,6 +286,18 @@ def diagnose(frame: pd.DataFrame, family: str = "wgan") -> Diagnosis:
     return _healthy(frame, family, measured, fired)
 
 
+def epoch_warning(row: Mapping[str, float], family: str) -> str | None:
+    """Guide 004's per-epoch monitor: the discriminator-dominant rule judged on this one epoch alone (a run's
+    diagnosis waits for a tail of epochs; the warning does not). The evidence in words, else None."""
+    if family != "bce":
+        return None
+    verdict = diagnose(pd.DataFrame([dict(row)]), family)
+    if verdict.label != "discriminator_dominant":
+        return None
+    shown = ", ".join(f"{e.signal} {e.value:.3g}" for e in verdict.evidence)
+    return f"Discriminator too strong! ({shown}; guide 004: lower LR_D, label smoothing, instance noise)"
+
+
 def _evidence(item: tuple[Signal, float]) -> Evidence:
     signal, value = item
     return Evidence(signal.name, float(value), signal.threshold, signal.source)

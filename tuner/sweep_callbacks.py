@@ -12,12 +12,12 @@ from typing import Any
 from ray.tune import Callback
 
 from search_spaces.spaces import DERIVED
-from trainables.metrics import COLUMNS
+from trainables.metrics import ALL_METRICS
 from trainables.trainable import QUALITY_FLOOR
 from tuner.stopping import StopPolicy, Verdict, outcome
 from tuner.tracking import Store
 
-# what a trial logs to MLflow each epoch, besides COLUMNS
+# what a trial logs to MLflow each epoch, besides ALL_METRICS
 REPORT_METRICS = ("diagnosis_streak", "diagnosis_confidence", "diagnosis_onset")
 
 
@@ -81,7 +81,7 @@ class SweepTracker(Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info) -> None:
         run_id, epoch = self._run(trial), int(result.get("epoch", 0))
-        keys = [k for k in COLUMNS + REPORT_METRICS if k != "epoch"]
+        keys = ALL_METRICS + REPORT_METRICS
         metrics = {k: result[k] for k in keys if k in result}
         if not result.get("quality_measured"):
             metrics.pop("quality", None)  # carried forward for ASHA, not a new measurement

@@ -67,9 +67,13 @@ def _user_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _dry_run(cfg: GanConfig, preset: str) -> int:
+    from trainables.data import load_dataset
     from trainables.nets.layers import parameter_count
 
     spec = get_model(cfg.model)
+    if spec.conditional:  # the networks embed the dataset's classes
+        data = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.seed, cfg.dataset_size)
+        cfg = spec.prepare(cfg, data.num_modes if data.labels is not None else None)
     print(f"preset: {preset}")
     print(json.dumps(cfg.to_dict(), indent=2))
     print(f"generator parameters: {parameter_count(spec.build_generator(cfg)):,}")
@@ -105,10 +109,26 @@ def _train(cfg: GanConfig, args: argparse.Namespace, device: Any, preset: str, r
     return 0
 
 
+# the middle of each family's progress line: WGAN's W estimate; BCE's D(real), D(fake) and accuracies
+_BALANCE = {
+    "wgan": lambda row: f"W {row['w_dist']:8.4f}",
+    "bce": lambda row: (f"D(real) {row['d_real']:.3f}  D(fake) {row['d_fake']:.3f}  d_acc {row['d_acc']:.2f}  "
+                        f"g_acc {row['g_acc']:.2f}"),
+}
+
+
 def _progress(cfg: GanConfig):
+    from tuner.diagnosis import epoch_warning
+
+    family = get_model(cfg.model).family
+
     def report(row: dict[str, float]) -> None:
         print(f"epoch {int(row['epoch']):>4}/{cfg.num_epochs}  d_loss {row['d_loss']:9.4f}  "
-              f"g_loss {row['g_loss']:9.4f}  W {row['w_dist']:8.4f}  collapse {int(row['collapse_score']):>2}/14  "
-              f"diversity {row['diversity_ratio']:.2f}  {row['epoch_time_s']:.1f}s", flush=True)
+              f"g_loss {row['g_loss']:9.4f}  {_BALANCE[family](row)}  "
+              f"collapse {int(row['collapse_score']):>2}/14  diversity {row['diversity_ratio']:.2f}  "
+              f"{row['epoch_time_s']:.1f}s", flush=True)
+        warning = epoch_warning(row, family)
+        if warning:
+            print(f"  WARNING: {warning}", flush=True)
 
     return report
