@@ -87,8 +87,9 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     if checkpoint is None and setup.init_checkpoint:  # autofix: resume the broken run before its collapse
         trainer.load_state_dict(load_checkpoint(setup.init_checkpoint))
     write_config(trainer.cfg, paths.config)
-    log = LossLog(paths.losses, keep_epochs=0, columns=trainer.columns)  # a restored trial may run in a new working directory:
-    for row in report.history:  # its losses.csv is rewritten from the checkpoint's history
+    # a restored trial may run in a new working directory: its losses.csv is rewritten from the checkpoint's history
+    log = LossLog(paths.losses, keep_epochs=0, columns=trainer.columns)
+    for row in report.history:
         log.append(row)
     while trainer.epoch < cfg.num_epochs:
         row = trainer.train_epoch()

@@ -52,6 +52,9 @@ class Trainer:
             self.generator = spec.build_generator(cfg).to(dev, memory_format=place.memory_format)
             self.critic = spec.build_critic(cfg).to(dev, memory_format=place.memory_format)
         self.objective = spec.objective(cfg)
+        # Dropout (dcgan's discriminator) draws from the global generator, which takes no seed argument: seed it
+        # here and keep its state in checkpoints, or runs of one seed differ (guide 003 Step 1, seed control).
+        torch.manual_seed(cfg.seed + 5)
         self.opt_g = build_optimizer(self.generator.parameters(), cfg.learning_rate_g, cfg)
         self.opt_d = build_optimizer(self.critic.parameters(), cfg.learning_rate_d, cfg)
         self.lr_d = cfg.learning_rate_d  # moves each epoch when ADAPTIVE_LR_D is on
@@ -235,7 +238,9 @@ class Trainer:
             "generator": self.generator.state_dict(), "critic": self.critic.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
-            "rng": {"data": self.data_rng.get_state(), "noise": self.noise_rng.get_state()},
+            "rng": {"data": self.data_rng.get_state(), "noise": self.noise_rng.get_state(),
+                    "global": torch.get_rng_state(),
+                    **({"cuda": torch.cuda.get_rng_state()} if self.place.device.type == "cuda" else {})},
             "lr_d": self.lr_d,
         }
 
@@ -270,6 +275,10 @@ class Trainer:
         try:
             self.data_rng.set_state(rng["data"])
             self.noise_rng.set_state(rng["noise"])
+            if "global" in rng:
+                torch.set_rng_state(rng["global"])
+            if "cuda" in rng and self.place.device.type == "cuda":
+                torch.cuda.set_rng_state(rng["cuda"])
         except RuntimeError:
             raise CheckpointError(f"the checkpoint's random state comes from another device type than "
                                   f"{self.place.device.type}; resume on the device it was written on") from None

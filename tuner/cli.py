@@ -19,14 +19,23 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _commands() -> dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]]:
-    from tuner import autofix_command, evaluate_command, report_command, sweep_command, train_command, ui_command
+    from tuner import (
+        autofix_command,
+        evaluate_command,
+        report_command,
+        sweep_command,
+        train_command,
+        triage_command,
+        ui_command,
+    )
 
     return {"train": (train_command.add_arguments, train_command.run),
             "evaluate": (evaluate_command.add_arguments, evaluate_command.run),
             "autofix": (autofix_command.add_arguments, autofix_command.run),
             "sweep": (sweep_command.add_arguments, sweep_command.run),
             "ui": (ui_command.add_arguments, ui_command.run),
-            "report": (report_command.add_arguments, report_command.run)}
+            "report": (report_command.add_arguments, report_command.run),
+            "triage": (triage_command.add_arguments, triage_command.run)}
 
 
 def build_parser() -> argparse.ArgumentParser:
