@@ -1,9 +1,12 @@
 """The remedy ladder as data: for each loss family and diagnosis, the guides' changes, stage by stage.
 
 Stages follow the guides' order: 1 LAMBDA_GP, 2 N_CRITIC and the learning rates, 3 architecture, 4 capacity
-(BCE: 1 the discriminator's learning rate, 2 label smoothing and instance noise, 3 D_TRAIN_RATIO, 4 architecture).
-A `Remedy` says how to move one parameter: set it, scale it, match another, or add to it; `bound` keeps the
-result on the safe side (e.g. N_CRITIC never below 1).
+(BCE, guide 004: 1 the discriminator's learning rate, 2 label smoothing and instance noise, 3 D_TRAIN_RATIO,
+4 the discriminator's architecture (dropout, spectral norm), 5 the Wasserstein loss).
+A `Remedy` says how to move one parameter: set it, scale it, match another, add to it, or climb a rung of the
+guide's sequence of values (`rung`: LR_D 1e-4 then 5e-5; the first value past the current one, so a config
+already at 1e-4 gets 5e-5 and one past the last rung gets no step); `low`/`high` keep the result on the safe
+side (e.g. N_CRITIC never below 1).
 """
 
 from __future__ import annotations
@@ -14,14 +17,15 @@ from typing import Any
 
 STAGES = MappingProxyType({1: "LAMBDA_GP", 2: "N_CRITIC and learning rates", 3: "architecture", 4: "capacity"})
 BCE_STAGES = MappingProxyType({1: "discriminator learning rate", 2: "label smoothing and instance noise",
-                               3: "D_TRAIN_RATIO", 4: "architecture"})
+                               3: "D_TRAIN_RATIO", 4: "discriminator architecture", 5: "Wasserstein loss"})
+STAGE_NAMES = MappingProxyType({"wgan": STAGES, "bce": BCE_STAGES})
 
 
 @dataclasses.dataclass(frozen=True)
 class Remedy:
     stage: int
     parameter: str  # the guides' UPPER_CASE name
-    op: str  # "set", "scale", "match" (take another parameter's value), "add"
+    op: str  # "set", "scale", "match" (take another parameter's value), "add", "rung" (arg: the guide's values)
     arg: Any
     reason: str
     low: float | None = None  # the result is kept within [low, high]
@@ -71,34 +75,47 @@ WGAN = MappingProxyType({
     ),
 })
 
+_LR_D_RUNGS = (1e-4, 5e-5)  # 004 Solution 1, then Tuning Guide Step 1
+_SMOOTHING_RUNGS = (0.1, 0.2)  # 004 Solution 2, then Step 2
+_NOISE_RUNGS = (0.05, 0.1)  # 004 Solution 3, then Step 4
+_WASSERSTEIN = "004 Architecture (3): use the Wasserstein loss (wgan_small, WGAN-GP)"
+
 BCE = MappingProxyType({
+    # guide 004's order: LR_D, label smoothing, instance noise, D_TRAIN_RATIO; then the architecture
     "discriminator_dominant": (
-        R(1, "LR_D", "set", 1e-4, "004 Solution 1 / Step 1: lower LR_D to 1e-4, then 5e-5"),
-        R(2, "LABEL_SMOOTHING", "set", 0.1, "004 Solution 2: real labels 0.9"),
-        R(2, "NOISE_STD", "set", 0.05, "004 Solution 3: instance noise on real and fake inputs"),
-        R(3, "D_TRAIN_RATIO", "set", 2, "004 Solution 4 / Step 3: train D every 2 batches"),
-        R(4, "MODEL", "set", "wgan_small", "004 Architecture: spectral norm, or the Wasserstein loss"),
+        R(1, "LR_D", "rung", _LR_D_RUNGS, "004 Solution 1 / Step 1: lower LR_D to 1e-4, then 5e-5"),
+        R(2, "LABEL_SMOOTHING", "rung", _SMOOTHING_RUNGS, "004 Solution 2 / Step 2: real labels 0.9, then 0.8"),
+        R(2, "NOISE_STD", "rung", _NOISE_RUNGS, "004 Solution 3 / Step 4: instance noise 0.05, then 0.1"),
+        R(3, "D_TRAIN_RATIO", "rung", (2,), "004 Solution 4 / Step 3: train D every 2 batches"),
+        R(4, "D_DROPOUT", "rung", (0.4, 0.5), "004 Architecture (1): dropout in D makes it weaker"),
+        R(4, "SPECTRAL_NORM", "set", True, "004 Architecture (2): spectral norm limits D's power"),
+        R(5, "MODEL", "set", "wgan_small", _WASSERSTEIN),
     ),
+    # guide 003's collapse (D loss stuck near 0.73, D accuracy 50%, G accuracy 99%): a BCE collapse, treated
+    # with 004's ladder; a smaller batch between the rates and the architecture (003: batch size amplifies it)
     "mode_collapse": (
-        R(1, "LR_D", "set", 1e-4, "004 Summary: lower LR_D first"),
-        R(2, "LABEL_SMOOTHING", "set", 0.2, "004 Step 2: increase label smoothing"),
-        R(2, "NOISE_STD", "set", 0.1, "004 Step 4: more noise"),
+        R(1, "LR_D", "rung", _LR_D_RUNGS, "004 Summary: lower LR_D first"),
+        R(2, "LABEL_SMOOTHING", "rung", _SMOOTHING_RUNGS, "004 Step 2: increase label smoothing"),
+        R(2, "NOISE_STD", "rung", _NOISE_RUNGS, "004 Step 4: more noise"),
         R(3, "BATCH_SIZE", "scale", 0.5, "003 Interpret Results: large batches amplify poor initialisation", low=16),
-        R(4, "MODEL", "set", "wgan_small", "004 Architecture: use the Wasserstein loss"),
+        R(4, "SPECTRAL_NORM", "set", True, "004 Architecture (2): spectral norm"),
+        R(5, "MODEL", "set", "wgan_small", _WASSERSTEIN),
     ),
     "generator_dominant": (
         R(1, "LR_D", "scale", 2.0, "004 Generator Too Strong: increase LR_D", high=3e-4),
         R(3, "D_TRAIN_RATIO", "set", 1, "004 Generator Too Strong: train D every batch"),
+        R(4, "D_DROPOUT", "set", 0.0, "004 Architecture (1) reversed: dropout weakens D, which is already losing"),
     ),
     "unstable": (
         R(1, "LR_D", "scale", 0.5, "004 Oscillation: slow the discriminator"),
-        R(2, "LABEL_SMOOTHING", "set", 0.1, "004 Solution 2"),
-        R(4, "MODEL", "set", "wgan_small", "004 Architecture: the Wasserstein loss is more stable than BCE"),
+        R(2, "LABEL_SMOOTHING", "rung", _SMOOTHING_RUNGS, "004 Solution 2"),
+        R(4, "SPECTRAL_NORM", "set", True, "004 Architecture (2): spectral norm"),
+        R(5, "MODEL", "set", "wgan_small", "004 Architecture (3): the Wasserstein loss is more stable than BCE"),
     ),
     "diverged": (
         R(1, "LR_D", "scale", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
         R(1, "LR_G", "scale", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
-        R(4, "MODEL", "set", "wgan_small", "004 Architecture: the Wasserstein loss"),
+        R(5, "MODEL", "set", "wgan_small", _WASSERSTEIN),
     ),
 })
 
@@ -118,7 +135,7 @@ AROUND = MappingProxyType({
     "EMA_DECAY": ("choices", (None, 0.99, 0.995, 0.999)),
     "LATENT_DIM": ("choices", (64, 128, 256)),
     "GEN_FEATURE_MAPS": ("scale_choices", (1.0, 1.5, 2.0)), "DISC_FEATURE_MAPS": ("scale_choices", (1.0, 1.5, 2.0)),
-    "LABEL_SMOOTHING": ("linear", 0.0, 0.3), "NOISE_STD": ("linear", 0.0, 0.2),
+    "LABEL_SMOOTHING": ("linear", 0.0, 0.3), "NOISE_STD": ("linear", 0.0, 0.2), "D_DROPOUT": ("linear", 0.0, 0.6),
 })
 # A stage whose only change is not searchable (MODEL) searches these around the current values instead: a new
 # architecture moves the best learning rates (guide 001 5: WGAN_large wants its own rates).

@@ -108,3 +108,48 @@ def test_a_loss_proxy_is_the_objective_but_never_a_sample_measurement():
     assert out["quality"] == -abs(rows[-1]["d_loss"]) and out["quality_measured"] == 1.0
     assert all("quality" not in r for r in report.history)  # the diagnosis sees the user's columns only
     assert "quality_improving" not in out["diagnosis_evidence"]
+
+
+def bce_config(model: str, *presets: str) -> dict:
+    spec = get_model(model)
+    cfg = build_config(spec.defaults, *(preset_overrides(spec, p) for p in presets))
+    return {k: getattr(cfg, k) for k in FIELDS}
+
+
+def bce_plan(config: dict, label: str = "discriminator_dominant"):
+    return prescribe(Diagnosis(label, "bce", 0, 0.8, (), 20), GanConfig(**config).to_dict())
+
+
+def test_the_bce_ladder_takes_guide_004s_steps_in_its_order():
+    plan = bce_plan(bce_config("cgan", "cpu", "strong_d"))  # 004's run before its fixes
+    steps = [(s.stage, s.parameter, s.old, s.new) for s in plan.steps]
+    assert steps == [(1, "LEARNING_RATE_D", 4e-4, 1e-4),
+                     (2, "LABEL_SMOOTHING", 0.0, 0.1), (2, "NOISE_STD", 0.0, 0.05),
+                     (3, "D_TRAIN_RATIO", 1, 2),
+                     (4, "D_DROPOUT", 0.0, 0.4), (4, "SPECTRAL_NORM", False, True),
+                     (5, "MODEL", "cgan", "wgan_small")]
+
+
+def test_a_config_already_at_the_guides_first_values_gets_its_second_rung():
+    plan = bce_plan(bce_config("cgan", "cpu"))  # 004's fixed config: LR_D 1e-4, smoothing 0.1, noise 0.05
+    news = {s.parameter: s.new for s in plan.steps}
+    assert news["LEARNING_RATE_D"] == 5e-5 and news["LABEL_SMOOTHING"] == 0.2 and news["NOISE_STD"] == 0.1
+    past = bce_plan({**bce_config("cgan", "cpu"), "learning_rate_d": 5e-5, "label_smoothing": 0.2})
+    assert "LEARNING_RATE_D" not in {s.parameter for s in past.steps}  # past the last rung: no step
+    assert "LABEL_SMOOTHING" not in {s.parameter for s in past.steps}
+
+
+def test_a_switch_to_the_wasserstein_loss_brings_wgan_smalls_recipe_and_a_size_it_builds():
+    from trainables.registry import switch_model
+
+    config = bce_config("dcgan")  # 28x28 digits, RMSprop, dropout 0.4
+    plan = bce_plan(config)
+    stage5 = stage_search(5, plan.stage(5), config, str.lower, lambda changed: switch_model(config, changed))
+    base = stage5.base
+    assert stage5.changes == {"model": "wgan_small"}
+    assert (base["image_size"], base["channels"], base["data"]) == (32, 1, "digits")
+    assert (base["optimizer"], base["n_critic"], base["lambda_gp"], base["d_dropout"]) == ("adam", 5, 10.0, 0.0)
+    assert base["learning_rate_d"] == base["learning_rate_g"] == 1e-4
+    assert stage5.space["learning_rate_d"].low == pytest.approx(1e-4 / 3)  # searched around wgan_small's rates
+    cfg = get_model("wgan_small").prepare(GanConfig(**resolve(base, {})), None)
+    assert cfg.model == "wgan_small" and cfg.num_classes is None

@@ -10,7 +10,7 @@ from torch import nn
 
 from search_spaces import defaults
 from search_spaces.spaces import BCE_SPACE, TOY2D_SPACE, WGAN_SPACE, Param
-from trainables.config import GanConfig
+from trainables.config import FIELDS, GanConfig
 from trainables.errors import ConfigError
 from trainables.losses import Bce, WganGp
 from trainables.nets import cgan, dcgan, toy2d, wgan_large, wgan_small
@@ -91,6 +91,31 @@ def get_model(name: str) -> ModelSpec:
     if name not in _MODELS:
         raise ConfigError(f"unknown model {name!r}; valid models: {', '.join(model_names())}")
     return _MODELS[name]
+
+
+# A loss family's training recipe: a model of another family brings its own (a BCE discriminator's label
+# smoothing and RMSprop rates mean nothing to a WGAN-GP critic, and a critic's N_CRITIC 5 starves a BCE generator).
+RECIPE_KEYS = ("optimizer", "beta1", "beta2", "learning_rate_g", "learning_rate_d", "n_critic", "critic_schedule",
+               "lambda_gp", "d_train_ratio", "label_smoothing", "noise_std", "adaptive_lr_d", "d_dropout",
+               "spectral_norm", "ema_decay")
+
+
+def switch_model(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """`after` (a config whose MODEL may differ from `before`'s) made trainable by its model: the data, capacity
+    and schedule stay; a model of another loss family takes its own recipe from its defaults; an image side the
+    new networks cannot build grows to the next one they can (dcgan's 28 -> wgan_small's 32); an unconditional
+    model drops NUM_CLASSES."""
+    out = dict(after)
+    if out.get("model") == before.get("model"):
+        return out
+    spec = get_model(out["model"])
+    if before.get("model") not in _MODELS or get_model(before["model"]).family != spec.family:
+        out.update({k: spec.defaults.get(k, FIELDS[k].default) for k in RECIPE_KEYS})
+    if spec.data_kind == "image" and not spec.sizes(int(out.get("image_size", FIELDS["image_size"].default))):
+        out["image_size"] = next(s for s in range(int(out["image_size"]), 1025) if spec.sizes(s))
+    if not spec.conditional:
+        out["num_classes"] = None
+    return out
 
 
 def preset_overrides(spec: ModelSpec, presets: str) -> dict[str, Any]:

@@ -136,7 +136,8 @@ def run_autofix(broken: Broken, settings: FixSettings, store: Store, on_stage: A
     budget = settings.budget or settings.trials * settings.epochs * len(_stages(broken))
     current, results, spent = dict(broken.config), [], 0
     for stage in _stages(broken):
-        search = stage_search(stage, _applicable(broken, broken.plan(current).stage(stage)), current, broken.key)
+        search = stage_search(stage, _applicable(broken, broken.plan(current).stage(stage)), current, broken.key,
+                              _adopt(broken, current))
         result = _run_stage(broken, settings, store, parent, search, budget - spent)
         results.append(result)
         spent += result.spent
@@ -168,6 +169,15 @@ def _applicable(broken: Broken, steps: tuple[Step, ...]) -> tuple[Step, ...]:
     kind = get_model(broken.model).data_kind
     return tuple(s for s in steps if s.parameter != "MODEL"
                  or (s.new in model_names() and get_model(s.new).data_kind == kind))
+
+
+def _adopt(broken: Broken, current: Mapping[str, Any]) -> Any:
+    """How a stage's changed config is completed: a gantune model switch takes the new model's recipe."""
+    if broken.external:
+        return dict
+    from trainables.registry import switch_model
+
+    return lambda changed: switch_model(current, changed)
 
 
 def _stages(broken: Broken) -> list[int]:

@@ -104,9 +104,13 @@ def _print_report(report: dict[str, Any], plan: Any) -> None:
             value = f"{e['value']:.4g}" if isinstance(e["value"], float) else e["value"]
             print(f"| {e['signal']} | {value} | {e['threshold']} | {e['source']} |")
     if plan.steps:
+        from search_spaces.remedies import STAGE_NAMES
+
+        names = STAGE_NAMES[d["family"]]
         print("\n| stage | parameter | old | new | reason |\n|---|---|---|---|---|")
         for s in report["plan"]:
-            print(f"| {s['stage']} | `{s['parameter']}` | {_show(s['from'])} | {_show(s['to'])} | {s['reason']} |")
+            stage = f"{s['stage']} {names.get(s['stage'], '')}"
+            print(f"| {stage} | `{s['parameter']}` | {_show(s['from'])} | {_show(s['to'])} | {s['reason']} |")
     r = report["restart"]
     where = f" from {r['checkpoint']}" if r["checkpoint"] else ""
     print(f"\nrestart: {r['mode']}{where} ({r['reason']})")

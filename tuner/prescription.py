@@ -63,7 +63,20 @@ def _bounded(value: Any, remedy: Remedy) -> Any:
     return type(value)(value) if isinstance(value, int | float) else value
 
 
+def next_rung(rungs: tuple, old: Any) -> Any:
+    """The first of the guide's values past `old` in the sequence's direction (falling when its first value is
+    the larger, else rising); the first value when `old` is unknown; None when `old` is already past them all."""
+    if not isinstance(old, int | float) or isinstance(old, bool):
+        return rungs[0]
+    falling = len(rungs) > 1 and rungs[0] > rungs[-1]
+    tolerance = 1e-9 * max(abs(old), 1e-12)
+    beyond = [r for r in rungs if (r < old - tolerance if falling else r > old + tolerance)]
+    return beyond[0] if beyond else None
+
+
 def _new_value(remedy: Remedy, old: Any, config: Mapping[str, Any]) -> Any:
+    if remedy.op == "rung":
+        return next_rung(remedy.arg, old)
     if remedy.op == "set":
         return remedy.arg
     if remedy.op == "match":
@@ -83,8 +96,8 @@ def prescribe(diagnosis: Diagnosis, config: Mapping[str, Any] | None = None,
     for remedy in LADDERS[diagnosis.family].get(diagnosis.label, ()):
         key, old = lookup(config, remedy.parameter)
         new = _new_value(remedy, old, config)
-        if old is not None and new == old:
-            continue  # already where the guide wants it
+        if new is None or (old is not None and new == old):
+            continue  # already where the guide wants it, or past its last rung
         steps.append(Step(remedy.stage, key, old, new, remedy.reason))
     return Plan(tuple(steps), restart(diagnosis, checkpoints or []))
 

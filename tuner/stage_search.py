@@ -30,8 +30,10 @@ def canonical(parameter: str) -> str:
 
 
 def stage_search(stage: int, steps: tuple[Step, ...], current: Mapping[str, Any],
-                 key: Callable[[str], str] = str) -> StageSearch:
-    """The stage's guide values applied to `current`, and a space around them."""
+                 key: Callable[[str], str] = str,
+                 adopt: Callable[[Mapping[str, Any]], Mapping[str, Any]] = dict) -> StageSearch:
+    """The stage's guide values applied to `current`, and a space around them. `adopt` completes the changed
+    config (a model switch brings the new model's recipe: trainables.registry.switch_model)."""
     changes, space, skipped = {}, {}, []
     for step in steps:
         k = key(step.parameter)
@@ -42,13 +44,14 @@ def stage_search(stage: int, steps: tuple[Step, ...], current: Mapping[str, Any]
         param = around(canonical(step.parameter), step.new, current[k])
         if param is not None:
             space[k] = param
+    base = adopt({**current, **changes})
     if not space:
         for name in FALLBACK:
             k = key(name)
-            value = changes.get(k, current.get(k))
+            value = base.get(k)
             if isinstance(value, int | float) and value > 0:
                 space[k] = around(name, value, value)
-    return StageSearch(stage, {**current, **changes}, space, changes, tuple(skipped))
+    return StageSearch(stage, base, space, changes, tuple(skipped))
 
 
 def around(name: str, new: Any, old: Any) -> Param | None:
