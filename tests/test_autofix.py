@@ -96,6 +96,22 @@ def test_bce_signatures_of_guides_003_and_004():
     assert diagnose(ok, "bce").label == "healthy"
 
 
+def test_a_discriminator_past_guide_004s_healthy_ranges_dominates_even_with_a_moderate_g_loss():
+    e, rng = np.arange(30), np.random.default_rng(2)
+    # D wins every comparison (D(real) ~0.95, D(fake) ~0.05) with the odd spike when G catches up; G loss ~4
+    spikes = np.where(e % 7 == 4, 2.0, 0.0)
+    winning = pd.DataFrame({"epoch": e, "d_loss": 0.15 + rng.uniform(0, 0.05, 30) + spikes,
+                            "g_loss": 4 + rng.normal(0, 0.3, 30), "d_real": 0.95 - spikes / 10,
+                            "d_fake": 0.05 + spikes / 10})
+    verdict = diagnose(winning, "bce")
+    assert verdict.label == "discriminator_dominant" and verdict.from_start
+    assert [e.signal for e in verdict.evidence] == ["d_outputs_outside_healthy"]
+    # guide 004's healthy monitoring line: D_loss 0.5-1.5, G_loss 2-15, D(real) 0.7-0.9, D(fake) 0.1-0.3
+    healthy = pd.DataFrame({"epoch": e, "d_loss": rng.uniform(0.5, 1.5, 30), "g_loss": rng.uniform(2, 15, 30),
+                            "d_real": rng.uniform(0.7, 0.9, 30), "d_fake": rng.uniform(0.1, 0.3, 30)})
+    assert diagnose(healthy, "bce").label == "healthy"
+
+
 def test_a_real_gantune_run_directory_is_read_with_its_config_and_checkpoints(tmp_path):
     cfg = build_config(get_model("wgan_small").defaults, tiny_overrides(num_epochs=3))
     train(cfg, tmp_path / "run", torch.device("cpu"))

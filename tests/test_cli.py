@@ -114,3 +114,13 @@ def test_cuda_on_a_machine_without_one_is_refused_clearly():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA: the refusal cannot happen here")
     assert_one_line_error(gantune("train", "wgan_small", "--device", "cuda"), "cuda")
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path):
+    (tmp_path / "losses.csv").write_text("epoch,d_loss,g_loss\n" + "".join(f"{e},-7,21\n" for e in range(30)))
+    proc = subprocess.Popen([sys.executable, "-m", "tuner.cli", "autofix", "--run", "losses.csv"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # like `| head -1`, before gantune writes anything
+    assert proc.wait(timeout=120) == 0
+    err = proc.stderr.read()
+    assert "Traceback" not in err and "BrokenPipe" not in err, err

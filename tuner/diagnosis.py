@@ -26,6 +26,7 @@ GRACE = 5  # epochs before sample statistics count
 EXPLODED = 1e4  # |loss| beyond this is divergence (001, 4.4: "goes to +-infinity")
 DIVERSITY_COLLAPSED = 0.1  # fakes closer to each other than a tenth of real data's spread (003 / 001 4.1)
 QUALITY_GAIN = 0.03  # quality is -log10(1 + KID) / 10 early on: +0.03 is KID halved
+D_REAL_HEALTHY, D_FAKE_HEALTHY = 0.9, 0.1  # guide 004's healthy D(real) 0.7-0.9 and D(fake) 0.1-0.3, outer edges
 FROM_START = 0.1  # an onset in the first 10% of the run (or the first 10 epochs) is "from the start"
 
 
@@ -195,6 +196,11 @@ BCE_SIGNALS = (
     Signal("d_real_minus_d_fake", lambda f: float(tail(_col(f, "d_real") - _col(f, "d_fake")).median()),
            lambda v: v > 0.9, "> 0.9 (D(real) near 1, D(fake) near 0)", "004 Discriminator Too Strong",
            ("d_real", "d_fake")),
+    Signal("d_outputs_outside_healthy", lambda f: float(min(tail(_col(f, "d_real")).median() - D_REAL_HEALTHY,
+                                                             D_FAKE_HEALTHY - tail(_col(f, "d_fake")).median())),
+           lambda v: v > 0, f"D(real) median > {D_REAL_HEALTHY} and D(fake) median < {D_FAKE_HEALTHY}",
+           "004 Monitoring: healthy D(real) 0.7-0.9, D(fake) 0.1-0.3 (its adaptive LR_D slows D past them)",
+           ("d_real", "d_fake")),
     Signal("d_loss_high", lambda f: float(tail(_col(f, "d_loss")).median()), lambda v: v > 2.0, "> 2.0",
            "004 Generator Too Strong: D_loss 2.0+"),
     Signal("d_outputs_near_half", lambda f: float(tail((_col(f, "d_real") - 0.5).abs().combine(
@@ -245,6 +251,8 @@ RULES = {
     "bce": (
         Rule("diverged", ("non_finite_or_exploded_loss_epoch",)),
         Rule("discriminator_dominant", ("d_loss_tail_median",), ("g_loss_tail_median", "d_real_minus_d_fake")),
+        # milder: D wins every comparison, past the healthy ranges, though G's loss stays moderate
+        Rule("discriminator_dominant", ("d_outputs_outside_healthy",)),
         Rule("mode_collapse", ("d_loss_stuck_high", "d_acc_stuck_at_half", "g_acc_tail_median")),
         Rule("generator_dominant", ("d_loss_high",), ("d_outputs_near_half",)),
         Rule("mode_collapse", ("collapse_score_share",)),
@@ -329,6 +337,11 @@ def _onset(label: str, frame: pd.DataFrame, measured: Mapping[str, tuple[Signal,
         return int(measured["non_finite_or_exploded_loss_epoch"][1])
     if len(frame) == 0:
         return None
+    if label == "discriminator_dominant" and "d_outputs_outside_healthy" in measured:  # BCE: D's outputs say when
+        separated = (frame["d_real"].astype(float) > D_REAL_HEALTHY) & (frame["d_fake"].astype(float) < D_FAKE_HEALTHY)
+        onset = _first_sustained(frame, separated)
+        if onset is not None:
+            return onset
     column = {"discriminator_dominant": "g_loss", "generator_dominant": "d_loss"}.get(label)
     if label == "mode_collapse":
         return _collapse_onset(frame)
