@@ -11,7 +11,8 @@ dominate; no penalty with a fast generator and N_CRITIC 1 lets the critic domina
 learn (LEARNING_RATE_G 1e-7) never leaves its initial point cloud (mode collapse). The true onset is the epoch
 the bad config took effect. manifest.json records every run's phases. Two wgan_large runs at the cpu preset
 (30 epochs of 480 sprites) are recorded once with `gantune train` (RECORDED): the seed config (healthy) and
-guide 000's broken config (the critic dominates from the start; its W estimate climbs all run).
+guide 000's broken config (the critic dominates from the start; its W estimate climbs all run). Four cgan runs
+(guide 004's BCE GAN at the cpu preset) are recorded the same way: two healthy, two discriminator-dominant.
 """
 
 from __future__ import annotations
@@ -43,13 +44,24 @@ RUNS = {
 
 # Runs recorded once with `gantune train` (minutes each on two cores), kept as they are by `make`.
 _CPU = ["--preset", "cpu", "--set", "DATASET_SIZE=480", "--set", "QUALITY_EVERY=4", "--set", "CHECKPOINT_EVERY=4"]
-RECORDED = {
-    "healthy_wgan_large_cpu": ("healthy", None, "gantune train wgan_large " + " ".join(_CPU)),
-    "discriminator_dominant_postmortem_cpu": ("discriminator_dominant", 0, "gantune train wgan_large "
+_CGAN = "gantune train cgan --preset cpu,strong_d --set LEARNING_RATE_D=2e-3"
+RECORDED = {  # name -> (true label, true onset, model, how it was made)
+    "healthy_wgan_large_cpu": ("healthy", None, "wgan_large", "gantune train wgan_large " + " ".join(_CPU)),
+    "discriminator_dominant_postmortem_cpu": ("discriminator_dominant", 0, "wgan_large", "gantune train wgan_large "
                                               + " ".join(_CPU).replace("cpu", "cpu,postmortem", 1)),
     # guide 000's fix (with LAMBDA_GP 5) in an autofix stage of bench/compute_to_healthy.py, seed 1: its g_loss and
     # W estimate still climb at epoch 14 while its quality rises fast (KID 2,160 -> 250): a healthy start
-    "healthy_improving_wgan_large_cpu": ("healthy", None, "bench/compute_to_healthy.py (seed 1), stage 2 trial 1"),
+    "healthy_improving_wgan_large_cpu": ("healthy", None, "wgan_large",
+                                         "bench/compute_to_healthy.py (seed 1), stage 2 trial 1"),
+    # guide 004's BCE GAN (cgan, 32x32 sprites): its fixed config, healthy; LR_D 10x LR_G with no smoothing or
+    # noise: D wins every epoch but a few (D(real) ~0.95, D(fake) ~0.05, G loss 3-5); with LR_G 5e-5 as well, the
+    # guide's own picture (D loss 1e-4, D(real) 1.000, D(fake) 0.000, G loss rising past 10)
+    "healthy_cgan_cpu": ("healthy", None, "cgan", "gantune train cgan --preset cpu --epochs 20"),
+    "healthy_cgan_guide_004_fix_cpu": ("healthy", None, "cgan", _CGAN.replace("2e-3", "1e-4")
+                                       + " --set LABEL_SMOOTHING=0.1 --set NOISE_STD=0.05 --epochs 30"),
+    "discriminator_dominant_cgan_cpu": ("discriminator_dominant", 0, "cgan", _CGAN + " --epochs 30"),
+    "discriminator_dominant_cgan_slow_g_cpu": ("discriminator_dominant", 0, "cgan", _CGAN
+                                               + " --set LEARNING_RATE_G=5e-5 --set QUALITY_EVERY=4 --epochs 12"),
 }
 
 
@@ -78,8 +90,8 @@ def make() -> None:
     manifest = {name: {"label": label, "onset": onset, "model": "toy2d", "base": BASE,
                        "phases": [{"from_epoch": s, "overrides": o} for s, o in phases]}
                 for name, (label, onset, phases) in RUNS.items()}
-    manifest.update({name: {"label": label, "onset": onset, "model": "wgan_large", "command": command}
-                     for name, (label, onset, command) in RECORDED.items()})
+    manifest.update({name: {"label": label, "onset": onset, "model": model, "command": command}
+                     for name, (label, onset, model, command) in RECORDED.items()})
     (CORPUS / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 

@@ -148,3 +148,23 @@ def test_a_late_collapse_is_retrained_from_the_checkpoint_before_its_onset(tmp_p
         assert epochs[0] == 14 and len(epochs) <= 3
         config = json.loads((losses.parent / "config.json").read_text())
         assert config["LEARNING_RATE_D"] < 0.5
+
+
+def test_a_bce_run_whose_discriminator_dominates_is_fixed_by_guide_004s_first_step(tmp_path):
+    # guide 004's run before its fixes, at CPU scale: LR_D ten times LR_G, no label smoothing, no noise
+    small = ["--preset", "cpu,strong_d", "--set", "DATASET_SIZE=240", "--set", "LEARNING_RATE_D=2e-3",
+             "--epochs", "20", "--quiet"]
+    assert main(["train", "cgan", "--out", "broken", *small]) == 0
+    broken = diagnose(pd.read_csv("broken/losses.csv"), "bce")
+    assert broken.label == "discriminator_dominant" and broken.from_start
+    done = gantune("autofix", "--run", "broken", "--apply", "--trials", "1", "--name", "bcefix")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "is discriminator_dominant" in done.stdout and "stage 5: MODEL cgan -> wgan_small" in done.stdout
+    report = json.loads((tmp_path / "autofix" / "bcefix" / "autofix.json").read_text())
+    stage1 = report["stages"][0]
+    assert stage1["changes"] == {"learning_rate_d": 1e-4} and report["fixed_stage"] == 1
+    assert report["fixed_quality"] > report["original_quality"]
+    fixed = json.loads((tmp_path / "autofix" / "bcefix" / "fixed_config.json").read_text())
+    assert fixed["MODEL"] == "cgan" and fixed["LEARNING_RATE_D"] < 2e-3 and fixed["LABEL_SMOOTHING"] == 0.0
+    trial = next((tmp_path / "autofix" / "bcefix").glob("bcefix-stage1/t001*/losses.csv"))
+    assert diagnose(pd.read_csv(trial), "bce").label == "healthy"

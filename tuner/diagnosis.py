@@ -339,6 +339,8 @@ def _onset(label: str, frame: pd.DataFrame, measured: Mapping[str, tuple[Signal,
         return None
     if label == "discriminator_dominant" and "d_outputs_outside_healthy" in measured:  # BCE: D's outputs say when
         separated = (frame["d_real"].astype(float) > D_REAL_HEALTHY) & (frame["d_fake"].astype(float) < D_FAKE_HEALTHY)
+        # one epoch where G catches up (004: "quality goes up and down") does not end the dominance
+        separated = separated.astype(float).rolling(3, center=True, min_periods=1).median() >= 0.5
         onset = _first_sustained(frame, separated)
         if onset is not None:
             return onset
