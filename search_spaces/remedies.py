@@ -67,6 +67,14 @@ WGAN = MappingProxyType({
         R(2, "BATCH_SIZE", "set", 64, "001 2.4: unstable even with high LAMBDA_GP -> 32 -> 64", low=64),
         R(3, "MODEL", "set", "wgan_large", "001 5: spectral norm + LayerNorm double regularisation"),
     ),
+    # a healthy run's sample-quality warnings (tuner.diagnosis.QUALITY_WARNINGS)
+    "checkerboard": (
+        R(3, "MODEL", "set", "wgan_large", "001 4.3: Upsample+Conv2d instead of ConvTranspose2d ends the grid"),
+    ),
+    "blurry": (
+        R(2, _LR_G, "scale", 0.5, "001 4.2 (3): lower LR_G slightly to slow down the generator"),
+        R(3, "MODEL", "set", "wgan_large", "001 4.2 (2): residual blocks and self-attention"),
+    ),
     "diverged": (
         R(1, "LAMBDA_GP", "scale", 2.0, "001 4.4 (2): increase LAMBDA_GP 10 -> 20", high=50.0),
         R(2, _LR_G, "scale", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),

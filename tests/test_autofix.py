@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -147,3 +148,18 @@ def test_unreadable_logs_get_one_clear_line_and_exit_2(tmp_path, content, words)
     proc = gantune("autofix", "--run", str(path))
     assert proc.returncode == 2
     assert words in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_a_healthy_run_with_a_checkerboard_or_blur_is_healthy_with_guide_001s_fix():
+    e, rng = np.arange(30), np.random.default_rng(3)
+    base = {"epoch": e, "d_loss": -7 + rng.normal(0, 0.3, 30), "g_loss": 21 + rng.normal(0, 0.5, 30)}
+    grid = diagnose(pd.DataFrame({**base, "checkerboard_ratio": 30.0 + 0 * e}))
+    assert grid.label == "healthy" and [x.signal for x in grid.evidence] == ["checkerboard_ratio_tail"]
+    plan = prescribe(grid, {"MODEL": "wgan_small"}, [(29, Path("c.pt"))])
+    assert [(s.stage, s.parameter, s.new) for s in plan.steps] == [(3, "MODEL", "wgan_large")]
+    assert plan.restart.mode == "fresh"  # new networks: the checkpoint cannot carry over
+    soft = diagnose(pd.DataFrame({**base, "sharpness_ratio": 0.2 + 0 * e}))
+    assert soft.label == "healthy" and soft.confidence < 1
+    assert [s.parameter for s in prescribe(soft).steps] == ["LEARNING_RATE_G", "MODEL"]
+    clean = diagnose(pd.DataFrame({**base, "checkerboard_ratio": 1.5 + 0 * e, "sharpness_ratio": 0.9 + 0 * e}))
+    assert clean.label == "healthy" and clean.evidence == () and prescribe(clean).steps == ()

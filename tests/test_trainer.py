@@ -117,3 +117,37 @@ def test_a_starved_generator_shows_the_collapse_signals(tmp_path):
     assert bad["g_loss"].iloc[-3:].mean() > 3 * bad["g_loss"].iloc[:3].mean()
     assert late_bad["w_dist"] > 2 * late_ok["w_dist"]
     assert late_bad["mean_shift"] > late_ok["mean_shift"]
+
+
+def test_the_spectrum_finds_a_checkerboard_and_a_blur():
+    from trainables.metrics import reference_stats, sample_stats, spectrum_shares
+
+    gen = torch.Generator().manual_seed(0)
+    smooth = torch.nn.functional.interpolate(torch.rand(16, 3, 4, 4, generator=gen) * 2 - 1, size=32,
+                                             mode="bilinear")  # soft blobs, like the sprites
+    grid = torch.zeros(1, 1, 32, 32)
+    grid[..., ::2, ::2] = 0.5  # a stride-2 transposed convolution's period-2 pattern
+    sharp = smooth + 0.3 * torch.randn(16, 3, 32, 32, generator=gen)
+    ref = reference_stats(smooth)
+    assert spectrum_shares(smooth + grid)[0] > 10 * spectrum_shares(smooth)[0]
+    same = sample_stats(smooth, ref, transposed=True)
+    assert same["checkerboard_ratio"] == pytest.approx(1.0) and same["sharpness_ratio"] == pytest.approx(1.0)
+    assert sample_stats(smooth + grid, ref, transposed=True)["checkerboard_ratio"] > 10
+    assert sample_stats(sharp, ref)["sharpness_ratio"] > 2
+    blurred = torch.nn.functional.avg_pool2d(sharp, 4)
+    blurred = torch.nn.functional.interpolate(blurred, size=32, mode="bilinear")
+    assert sample_stats(blurred, reference_stats(sharp))["sharpness_ratio"] < 0.5
+    assert torch.isnan(torch.tensor(sample_stats(smooth + grid, ref)["checkerboard_ratio"]))  # not transposed
+
+
+@pytest.mark.parametrize("model, transposed", [("wgan_small", True), ("wgan_large", False), ("toy2d", False)])
+def test_the_checkerboard_ratio_is_measured_only_behind_a_transposed_convolution(model, transposed):
+    from trainables.run import make_trainer
+
+    spec = get_model(model)
+    extra = {"data": "ring8", "dataset_size": 256} if model == "toy2d" else {}
+    trainer = make_trainer(build_config(spec.defaults, tiny_overrides(**extra)), torch.device("cpu"))
+    stats = trainer.sample_metrics()
+    assert trainer.transposed_output is transposed
+    assert (stats["checkerboard_ratio"] == stats["checkerboard_ratio"]) is transposed  # NaN unless transposed
+    assert (stats["sharpness_ratio"] > 0) is (model != "toy2d")  # images only

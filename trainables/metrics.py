@@ -19,7 +19,8 @@ BCE_METRICS = ("d_loss", "g_loss", "d_real", "d_fake", "d_loss_real", "d_loss_fa
                "d_acc_fake", "g_acc")
 FAMILY_METRICS = {"wgan": LOSS_METRICS, "bce": BCE_METRICS}
 SAMPLE_METRICS = ("out_min", "out_max", "out_range", "unique_frac", "sample_std", "diversity_ratio",
-                  "duplicate_frac", "mean_shift", "color_ratio", "collapse_score")
+                  "duplicate_frac", "mean_shift", "color_ratio", "checkerboard_ratio", "sharpness_ratio",
+                  "collapse_score")
 # Quality and mode coverage (trainables.quality), every QUALITY_EVERY epochs; NaN where not computed or not
 # applicable (modes_hit on unlabelled data, modes_captured on images...). `quality`: higher is better, 0..1.
 QUALITY_METRICS = ("quality", "kid", "kid_std", "precision", "recall", "density", "coverage", "modes_hit",
@@ -32,6 +33,7 @@ ALL_METRICS = tuple(dict.fromkeys(LOSS_METRICS + BCE_METRICS + SAMPLE_METRICS + 
 def columns(family: str) -> tuple[str, ...]:
     """losses.csv's columns for a loss family ("wgan" or "bce")."""
     return ("epoch",) + FAMILY_METRICS[family] + SAMPLE_METRICS + QUALITY_METRICS + RUN_METRICS
+
 
 DECIMALS = 4  # unique values are counted after rounding to this many decimals (guide 002's diagnostic)
 DUPLICATE_DISTANCE = 0.1  # a pair closer than this fraction of the real mean pairwise distance is a duplicate
@@ -81,6 +83,8 @@ class Reference:
     mean: torch.Tensor  # per-channel (images) or per-coordinate (points) mean
     value_std: float
     chroma: float | None  # mean per-pixel channel spread for RGB images, else None
+    checker: float | None = None  # images: the share of spectral power on the Nyquist row and column
+    high_freq: float | None = None  # images: the share of spectral power above half the Nyquist frequency
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
@@ -98,6 +102,34 @@ def _chroma(x: torch.Tensor) -> torch.Tensor | None:
     return (x.amax(dim=1) - x.amin(dim=1)).mean()
 
 
+HIGH_FREQUENCY = 0.25  # cycles per pixel: above this radius (half of Nyquist's 0.5) is "high frequency"
+
+
+def spectrum_shares(images: torch.Tensor) -> tuple[float, float]:
+    """(checkerboard, high-frequency) shares of a batch's spectral power: the power at the Nyquist frequency of
+    either axis (a stride-2 transposed convolution's period-2 grid, guide 001 4.3), and the power above half of
+    it (edges and texture; blur removes it, guide 001 4.2), each over all power but the mean's."""
+    gray = images.float().mean(dim=1)
+    gray = gray - gray.mean(dim=(1, 2), keepdim=True)
+    power = torch.fft.fft2(gray).abs().square().mean(dim=0)
+    fy = torch.fft.fftfreq(power.shape[0], device=power.device).abs()[:, None]
+    fx = torch.fft.fftfreq(power.shape[1], device=power.device).abs()[None, :]
+    total = power.sum().clamp(min=1e-12)
+    nyquist = (fy == 0.5) | (fx == 0.5)
+    high = (fx.square() + fy.square()).sqrt() > HIGH_FREQUENCY
+    return float(power[nyquist].sum() / total), float(power[high].sum() / total)
+
+
+def _spectral(fake: torch.Tensor, ref: Reference, transposed: bool) -> dict[str, float]:
+    """Checkerboard and sharpness ratios against the real batch's (1 = like the data); NaN for points, and the
+    checkerboard ratio only for a generator whose last layer is a transposed convolution (guide 001 4.3)."""
+    if fake.dim() != 4 or ref.checker is None or ref.high_freq is None:
+        return {"checkerboard_ratio": float("nan"), "sharpness_ratio": float("nan")}
+    checker, high = spectrum_shares(fake)
+    return {"checkerboard_ratio": checker / max(ref.checker, 1e-6) if transposed else float("nan"),
+            "sharpness_ratio": high / max(ref.high_freq, 1e-6)}
+
+
 def _pair_stats(flat: torch.Tensor, threshold: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean pairwise L2 distance and the fraction of pairs closer than threshold (default: 10% of the mean)."""
     dist = torch.pdist(flat)
@@ -111,15 +143,18 @@ def reference_stats(real: torch.Tensor) -> Reference:
     pair, dup = _pair_stats(flat)
     chroma = _chroma(real)
     span = float(flat.max() - flat.min())
+    checker, high = spectrum_shares(real) if real.dim() == 4 else (None, None)
     return Reference(
         range=span, levels=int(round(span * 10**DECIMALS)) + 1, sample_std=float(flat.std(dim=1).mean()),
         pair_distance=float(pair), duplicate_frac=float(dup), mean=_channel_means(real).cpu(),
         value_std=float(flat.std()), chroma=None if chroma is None or chroma < 0.02 else float(chroma),
+        checker=checker, high_freq=high,
     )
 
 
-def sample_stats(fake: torch.Tensor, ref: Reference) -> dict[str, float]:
-    """The sample statistics of SAMPLE_METRICS for a batch of generated samples."""
+def sample_stats(fake: torch.Tensor, ref: Reference, transposed: bool = False) -> dict[str, float]:
+    """The sample statistics of SAMPLE_METRICS for a batch of generated samples; `transposed`: the generator's
+    last layer is a transposed convolution (the checkerboard ratio is measured only then)."""
     flat = _flat(fake)
     if not torch.isfinite(flat).all():
         nan = float("nan")
@@ -138,6 +173,7 @@ def sample_stats(fake: torch.Tensor, ref: Reference) -> dict[str, float]:
     stats["duplicate_frac"] = max(0.0, stats["duplicate_frac"] - ref.duplicate_frac)
     stats["mean_shift"] /= max(ref.value_std, 1e-12)
     stats["color_ratio"] = stats["color_ratio"] / ref.chroma if ref.chroma else float("nan")
+    stats.update(_spectral(fake, ref, transposed))
     stats["collapse_score"] = float(collapse_score(stats, ref))
     return stats
 

@@ -209,7 +209,13 @@ class Trainer:
         return out
 
     def sample_metrics(self) -> dict[str, float]:
-        return sample_stats(self.samples(), self.reference)
+        return sample_stats(self.samples(), self.reference, self.transposed_output)
+
+    @property
+    def transposed_output(self) -> bool:
+        """Whether the generator's last (transposed) convolution makes its images (guide 001 4.3)."""
+        convs = [m for m in self.generator.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d)]
+        return bool(convs) and isinstance(convs[-1], torch.nn.ConvTranspose2d)
 
     @property
     def quality_reference(self) -> QualityReference:

@@ -27,6 +27,8 @@ EXPLODED = 1e4  # |loss| beyond this is divergence (001, 4.4: "goes to +-infinit
 DIVERSITY_COLLAPSED = 0.1  # fakes closer to each other than a tenth of real data's spread (003 / 001 4.1)
 QUALITY_GAIN = 0.03  # quality is -log10(1 + KID) / 10 early on: +0.03 is KID halved
 D_REAL_HEALTHY, D_FAKE_HEALTHY = 0.9, 0.1  # guide 004's healthy D(real) 0.7-0.9 and D(fake) 0.1-0.3, outer edges
+CHECKERBOARD = 4.0  # Nyquist-frequency power this many times the data's: a transposed conv's grid (001 4.3)
+BLURRY = 0.5  # high-frequency power below half the data's: soft images without edges (001 4.2)
 FROM_START = 0.1  # an onset in the first 10% of the run (or the first 10 epochs) is "from the start"
 
 
@@ -187,6 +189,18 @@ WGAN_SIGNALS = (
            ("diversity_ratio",)),
 )
 
+# Sample-quality warnings (guide 001 4.2-4.3): no label of their own; listed as evidence, they lower a healthy
+# diagnosis's confidence and give a healthy run a plan (search_spaces.remedies: "checkerboard", "blurry").
+QUALITY_WARNINGS = (
+    Signal("checkerboard_ratio_tail", lambda f: float(_after_grace(f, "checkerboard_ratio").median()),
+           lambda v: v > CHECKERBOARD, f"> {CHECKERBOARD:g}x the real images' power at the Nyquist frequency",
+           "001 4.3 Checkerboard Artifacts: ConvTranspose2d in the generator", ("checkerboard_ratio",)),
+    Signal("sharpness_ratio_tail", lambda f: float(_after_grace(f, "sharpness_ratio").median()),
+           lambda v: v < BLURRY, f"< {BLURRY:g}x the real images' high-frequency power",
+           "001 4.2 Blurry / Low-Frequency Images", ("sharpness_ratio",)),
+)
+WARNING_REMEDIES = {"checkerboard_ratio_tail": "checkerboard", "sharpness_ratio_tail": "blurry"}
+
 BCE_SIGNALS = (
     WGAN_SIGNALS[0],
     Signal("d_loss_tail_median", lambda f: float(tail(_col(f, "d_loss")).median()), lambda v: v < 0.1, "< 0.1",
@@ -220,7 +234,7 @@ BCE_SIGNALS = (
     WGAN_SIGNALS[-2],
     WGAN_SIGNALS[-1],
 )
-SIGNALS = {"wgan": WGAN_SIGNALS, "bce": BCE_SIGNALS}
+SIGNALS = {"wgan": WGAN_SIGNALS + QUALITY_WARNINGS, "bce": BCE_SIGNALS + QUALITY_WARNINGS}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -286,7 +300,7 @@ def diagnose(frame: pd.DataFrame, family: str = "wgan") -> Diagnosis:
     for rule in RULES[family]:
         if set(rule.all_of) <= fired and (not rule.any_of or fired & set(rule.any_of)) \
                 and not fired & set(rule.none_of):
-            names = [*rule.all_of, *[n for n in rule.any_of if n in fired]]
+            names = [*rule.all_of, *[n for n in rule.any_of if n in fired], *_warnings(fired)]
             evidence = tuple(_evidence(measured[n]) for n in names)
             confidence = _confidence(rule, fired, measured)
             onset = _onset(rule.label, frame if rule.label == "diverged" else finite, measured)
@@ -304,6 +318,15 @@ def epoch_warning(row: Mapping[str, float], family: str) -> str | None:
         return None
     shown = ", ".join(f"{e.signal} {e.value:.3g}" for e in verdict.evidence)
     return f"Discriminator too strong! ({shown}; guide 004: lower LR_D, label smoothing, instance noise)"
+
+
+def _warnings(fired: set[str]) -> list[str]:
+    return [w.name for w in QUALITY_WARNINGS if w.name in fired]
+
+
+def warning_remedies(diagnosis: Diagnosis) -> list[str]:
+    """The remedy-ladder keys of the quality warnings in a diagnosis's evidence ("checkerboard", "blurry")."""
+    return [WARNING_REMEDIES[e.signal] for e in diagnosis.evidence if e.signal in WARNING_REMEDIES]
 
 
 def _evidence(item: tuple[Signal, float]) -> Evidence:
@@ -325,7 +348,7 @@ def _healthy(frame: pd.DataFrame, family: str, measured: Mapping[str, tuple[Sign
     """Healthy: no rule fired. Confidence falls with each warning signal that fired on its own."""
     required = {n for rule in RULES[family] for n in rule.all_of}  # lone any_of signals (d_loss < 0) are normal
     counter = {n for rule in RULES[family] for n in rule.none_of}  # what ruled a label out: shown, not a warning
-    warnings = tuple(_evidence(measured[n]) for n in sorted(fired & required))
+    warnings = tuple(_evidence(measured[n]) for n in [*sorted(fired & required), *_warnings(fired)])
     confidence = max(0.3, 1.0 - 0.15 * len(warnings))
     shown = warnings + tuple(_evidence(measured[n]) for n in sorted(fired & counter))
     return Diagnosis("healthy", family, None, confidence, shown, len(frame))

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from search_spaces.remedies import ALIASES, LADDERS, Remedy
-from tuner.diagnosis import Diagnosis
+from trainables.config import ARCHITECTURE_KEYS
+from tuner.diagnosis import Diagnosis, warning_remedies
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,17 +89,29 @@ def _new_value(remedy: Remedy, old: Any, config: Mapping[str, Any]) -> Any:
     return _bounded(int(round(value)) if isinstance(old, int) and not isinstance(old, bool) else value, remedy)
 
 
+def _remedies(diagnosis: Diagnosis) -> list[Remedy]:
+    """The ladder for the label; a healthy run's quality warnings (checkerboard, blur) get theirs."""
+    ladder = LADDERS[diagnosis.family]
+    if diagnosis.label != "healthy":
+        return list(ladder.get(diagnosis.label, ()))
+    return [r for key in warning_remedies(diagnosis) for r in ladder.get(key, ())]
+
+
 def prescribe(diagnosis: Diagnosis, config: Mapping[str, Any] | None = None,
               checkpoints: list[tuple[int, Path]] | None = None) -> Plan:
     """The guides' changes for this diagnosis, in ladder order, with old values read from the config."""
     config = config or {}
     steps = []
-    for remedy in LADDERS[diagnosis.family].get(diagnosis.label, ()):
+    for remedy in _remedies(diagnosis):
         key, old = lookup(config, remedy.parameter)
         new = _new_value(remedy, old, config)
         if new is None or (old is not None and new == old):
             continue  # already where the guide wants it, or past its last rung
         steps.append(Step(remedy.stage, key, old, new, remedy.reason))
+    reshapes = any(s.parameter.lower() in ARCHITECTURE_KEYS for s in steps)
+    if diagnosis.label == "healthy" and reshapes:  # a warning's plan switches the networks: nothing carries over
+        return Plan(tuple(steps), Restart("fresh", None, "the plan changes the networks' shapes; a checkpoint of "
+                                                         "these networks cannot be loaded into the new ones"))
     return Plan(tuple(steps), restart(diagnosis, checkpoints or []))
 
 
