@@ -130,3 +130,20 @@ def test_bce_rules_read_the_guides_tables():
     row = {"epoch": 3, "d_loss": 0.02, "g_loss": 45.0, "d_real": 0.99, "d_fake": 0.01}
     assert "Discriminator too strong" in epoch_warning(row, "bce")
     assert epoch_warning({**row, "d_loss": 1.0, "g_loss": 3.0, "d_real": 0.8, "d_fake": 0.2}, "bce") is None
+
+
+def test_cgan_takes_its_classes_from_a_folders_subfolders(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "drawings"
+    for c, colour in enumerate(((200, 30, 30), (30, 200, 30), (30, 30, 200))):
+        (root / f"class_{c}").mkdir(parents=True)
+        for i in range(12):
+            Image.new("RGB", (24, 24), tuple(v + 3 * i for v in colour)).save(root / f"class_{c}" / f"{i}.png")
+    cfg = _cfg("cgan", data=f"folder:{root}", dataset_size=None, image_size=16, batch_size=12)
+    trainer = train(cfg, tmp_path / "run", torch.device("cpu"))
+    assert trainer.cfg.num_classes == 3
+    frame = pd.read_csv(tmp_path / "run" / "losses.csv")
+    assert len(frame) == 2 and frame[["d_real", "d_fake", "d_acc", "g_acc"]].notna().all().all()
+    labels = load_dataset(cfg.data, 16, 3, 0, None).labels
+    assert sorted(labels.unique().tolist()) == [0, 1, 2] and int((labels == 1).sum()) == 12
