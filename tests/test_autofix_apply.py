@@ -24,7 +24,7 @@ pytestmark = pytest.mark.xdist_group("ray")
 EXAMPLE = Path(__file__).parent / "external_trainer"
 
 
-def gantune(*args: str, timeout: int = 400) -> subprocess.CompletedProcess:
+def gantune(*args: str, timeout: int = 540) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "tuner.cli", *args], capture_output=True, text=True,
                           timeout=timeout, env=env)
