@@ -76,8 +76,12 @@ def search(args: argparse.Namespace) -> None:
 
 
 def points(args: argparse.Namespace) -> None:
-    for data in ("ring8", "grid25"):
-        found = json.loads((FOUND / f"toy2d_{data}.json").read_text())
+    for data in args.data:
+        path = FOUND / f"toy2d_{data}.json"
+        if not path.is_file():  # no search of its own yet: the ring's found config, said so
+            print(f"{data}: no {path.name}; using {FOUND / 'toy2d_ring8.json'}", flush=True)
+            path = FOUND / "toy2d_ring8.json"
+        found = json.loads(path.read_text())
         overrides = {k: v for k, v in overrides_from(found).items() if k not in ("seed", "data")}
         rows, start = [], time.perf_counter()
         for seed in range(args.seeds):
@@ -136,6 +140,7 @@ def main() -> None:
     s.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("points")
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--data", nargs="+", default=["ring8", "grid25"], choices=("ring8", "grid25"))
     k = sub.add_parser("stacked")
     k.add_argument("--epochs", type=int, default=30)
     k.add_argument("--samples", type=int, default=10000)
