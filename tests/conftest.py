@@ -14,6 +14,28 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(1)
 
 
+# Tests that must not run beside each other, by file: each group runs on one xdist worker, one test at a time
+# (two Ray runtimes, or two browsers, on two cores starve each other). The `xdist_group` mark would say this per
+# test, but pytest 9.2 with pytest-xdist 3.8 drops the mark's nodeid suffix, so `--dist loadgroup` spreads a
+# group over the workers; the scheduler below reads the group from here instead.
+GROUPS = {"test_sweep.py": "ray", "test_autofix_apply.py": "ray", "test_triage.py": "ray",
+          "test_ui_browser.py": "browser"}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByGroup(LoadScopeScheduling):
+        """A test's scope is its file's group, else the test itself (so ungrouped tests spread like `load`)."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return GROUPS.get(nodeid.split("::")[0].rsplit("/", 1)[-1], nodeid)
+
+    return ByGroup(config, log)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cwd(tmp_path, tmp_path_factory, monkeypatch):
     monkeypatch.chdir(tmp_path)

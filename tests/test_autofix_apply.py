@@ -19,8 +19,6 @@ from tuner.cli import main
 from tuner.diagnosis import diagnose
 from tuner.user_config import read
 
-pytestmark = pytest.mark.xdist_group("ray")
-
 EXAMPLE = Path(__file__).parent / "external_trainer"
 
 

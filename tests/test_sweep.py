@@ -24,8 +24,6 @@ from mlflow import MlflowClient
 
 from tuner.cli import main
 
-pytestmark = pytest.mark.xdist_group("ray")
-
 TOY = ["--set", "DATASET_SIZE=2000", "--set", "QUALITY_EVERY=5"]
 DIVERGES = '{"learning_rate_g": 0.5, "learning_rate_d": 0.5, "lambda_gp": 0.0}'  # no penalty, huge steps
 COLLAPSES = '{"learning_rate_g": 1e-7}'  # the generator never leaves its initial point cloud

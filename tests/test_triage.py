@@ -60,7 +60,6 @@ def test_repeats_that_differ_are_not_reproducible():
     assert "deterministic" in result.recommendation
 
 
-@pytest.mark.xdist_group("ray")
 def test_a_small_real_triage_reports_what_its_runs_did(tmp_path):
     cmd = [sys.executable, "-m", "tuner.cli", "triage", "dcgan", "--epochs", "5", "--repeats", "2",
            "--batch-sizes", "16,32", "--seeds", "7", "--name", "t", "--set", "DATASET_SIZE=64",

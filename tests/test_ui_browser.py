@@ -19,7 +19,6 @@ from mlflow import MlflowClient
 
 # Their own xdist group: one small sweep (module-scoped) and a browser, beside the serial Ray group.
 # Debian's chromium and chromium-driver: `make test` installs them.
-pytestmark = pytest.mark.xdist_group("browser")
 
 DIVERGES = '{"learning_rate_g": 0.5, "learning_rate_d": 0.5, "lambda_gp": 0.0}'
 SPACE = {"LEARNING_RATE_G": {"low": 1e-4, "high": 1.0, "log": True},
