@@ -160,6 +160,8 @@ def test_a_healthy_run_with_a_checkerboard_or_blur_is_healthy_with_guide_001s_fi
     assert plan.restart.mode == "fresh"  # new networks: the checkpoint cannot carry over
     soft = diagnose(pd.DataFrame({**base, "sharpness_ratio": 0.2 + 0 * e}))
     assert soft.label == "healthy" and soft.confidence < 1
-    assert [s.parameter for s in prescribe(soft).steps] == ["LEARNING_RATE_G", "MODEL"]
+    soft_plan = prescribe(soft, {"LEARNING_RATE_G": 1e-4}, [(29, Path("c.pt"))])
+    assert [(s.stage, s.parameter) for s in soft_plan.steps] == [(2, "LEARNING_RATE_G"), (3, "MODEL")]
+    assert soft_plan.restart.mode == "resume"  # its first stage keeps the networks: continue from the checkpoint
     clean = diagnose(pd.DataFrame({**base, "checkerboard_ratio": 1.5 + 0 * e, "sharpness_ratio": 0.9 + 0 * e}))
     assert clean.label == "healthy" and clean.evidence == () and prescribe(clean).steps == ()

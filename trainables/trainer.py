@@ -38,10 +38,16 @@ class Conditioned(torch.nn.Module):
         return self.net(z, torch.arange(z.shape[0], device=z.device) % self.num_classes)
 
 
+def _last_layer_transposed(generator: torch.nn.Module) -> bool:
+    """Whether the generator's last convolution is a transposed one (guide 001 4.3's checkerboard source)."""
+    convs = [m for m in generator.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d)]
+    return bool(convs) and isinstance(convs[-1], torch.nn.ConvTranspose2d)
+
+
 class Trainer:
     def __init__(self, cfg: GanConfig, data: Dataset, place: Placement) -> None:
         spec = get_model(cfg.model)
-        cfg = spec.prepare(cfg, data.num_modes if data.labels is not None else None)
+        cfg = spec.prepare(cfg, data.num_modes)
         self.cfg, self.place, self.images = cfg, place, data.kind == "image"
         self.family, self.columns = spec.family, columns(spec.family)
         self.background = data.background
@@ -66,6 +72,7 @@ class Trainer:
         self.fixed_noise = torch.randn(cfg.num_samples, cfg.latent_dim, device=dev,
                                        generator=torch.Generator(dev).manual_seed(cfg.seed + 3))
         self.reference = self._reference()
+        self.transposed_output = _last_layer_transposed(self.generator)
         self._quality_ref: QualityReference | None = None  # built on the first quality evaluation
         self.schedule = CRITIC_SCHEDULES[cfg.critic_schedule]
         self.epoch = 0  # epochs completed
@@ -211,11 +218,6 @@ class Trainer:
     def sample_metrics(self) -> dict[str, float]:
         return sample_stats(self.samples(), self.reference, self.transposed_output)
 
-    @property
-    def transposed_output(self) -> bool:
-        """Whether the generator's last (transposed) convolution makes its images (guide 001 4.3)."""
-        convs = [m for m in self.generator.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d)]
-        return bool(convs) and isinstance(convs[-1], torch.nn.ConvTranspose2d)
 
     @property
     def quality_reference(self) -> QualityReference:

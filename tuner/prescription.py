@@ -108,16 +108,18 @@ def prescribe(diagnosis: Diagnosis, config: Mapping[str, Any] | None = None,
         if new is None or (old is not None and new == old):
             continue  # already where the guide wants it, or past its last rung
         steps.append(Step(remedy.stage, key, old, new, remedy.reason))
-    reshapes = any(s.parameter.lower() in ARCHITECTURE_KEYS for s in steps)
-    if diagnosis.label == "healthy" and reshapes:  # a warning's plan switches the networks: nothing carries over
-        return Plan(tuple(steps), Restart("fresh", None, "the plan changes the networks' shapes; a checkpoint of "
-                                                         "these networks cannot be loaded into the new ones"))
-    return Plan(tuple(steps), restart(diagnosis, checkpoints or []))
+    first = [s for s in steps if s.stage == steps[0].stage] if steps else []
+    return Plan(tuple(steps), restart(diagnosis, checkpoints or [], first))
 
 
-def restart(diagnosis: Diagnosis, checkpoints: list[tuple[int, Path]]) -> Restart:
-    """Fresh when the failure began at the start (000: Adam's moments are poisoned); else resume from the last
+def restart(diagnosis: Diagnosis, checkpoints: list[tuple[int, Path]],
+            first_stage: list[Step] | None = None) -> Restart:
+    """Fresh when the failure began at the start (000: Adam's moments are poisoned), or when the plan's first
+    stage changes the networks' shapes (no checkpoint loads into new networks); else resume from the last
     checkpoint before the onset (004: load epoch 40 when it collapsed at 90)."""
+    if any(s.parameter.lower() in ARCHITECTURE_KEYS for s in first_stage or ()):
+        return Restart("fresh", None, "the first stage changes the networks' shapes; a checkpoint of these "
+                                      "networks cannot be loaded into the new ones")
     if diagnosis.label == "healthy":
         if checkpoints:
             return Restart("resume", str(checkpoints[-1][1]), "healthy: continue from the latest checkpoint")

@@ -73,7 +73,7 @@ def _dry_run(cfg: GanConfig, preset: str) -> int:
     spec = get_model(cfg.model)
     if spec.conditional:  # the networks embed the dataset's classes
         data = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.seed, cfg.dataset_size)
-        cfg = spec.prepare(cfg, data.num_modes if data.labels is not None else None)
+        cfg = spec.prepare(cfg, data.num_modes)
     print(f"preset: {preset}")
     print(json.dumps(cfg.to_dict(), indent=2))
     print(f"generator parameters: {parameter_count(spec.build_generator(cfg)):,}")
