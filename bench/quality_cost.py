@@ -65,8 +65,8 @@ def measure(model: str, epochs: int, repeats: int, with_parts: bool = False) -> 
     quality_s = (time.perf_counter() - start) / repeats
     every = build_config(spec.defaults, preset_overrides(spec, "cpu")).quality_every
     split = parts(trainer, repeats) if with_parts and data.kind == "image" else {}
-    return {"parts": split, "epoch_s": epoch_s, "quality_s": quality_s, "build_s": build_s, "first_s": first_s, "every": every,
-            "samples": ref.default_samples}
+    return {"parts": split, "epoch_s": epoch_s, "quality_s": quality_s, "build_s": build_s, "first_s": first_s,
+            "every": every, "samples": ref.default_samples}
 
 
 def main() -> None:
