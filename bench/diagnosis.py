@@ -8,7 +8,9 @@ makes the outcome known: the seed config on two seeds and on grid25 trains healt
 learning rates of 0.5 diverges (from the start, or at epoch 12 when switched on after 12 healthy epochs, as
 `gantune train --resume --set` would); a critic that cannot learn (LEARNING_RATE_D 1e-7) lets the generator
 dominate; no penalty with a fast generator and N_CRITIC 1 lets the critic dominate; a generator that cannot
-learn (LEARNING_RATE_G 1e-7) never leaves its initial point cloud (mode collapse). The true onset is the epoch
+learn (LEARNING_RATE_G 1e-7) never leaves its initial point cloud (mode collapse); learning rates of 1e-2 with
+Adam (0.9, 0.99), LAMBDA_GP 0.1 and N_CRITIC 1 make the losses swing and the gradient norm stay at 2-5 while the
+samples never reach a mode (unstable; from the start, or from epoch 12). The true onset is the epoch
 the bad config took effect. manifest.json records every run's phases. Two wgan_large runs at the cpu preset
 (30 epochs of 480 sprites) are recorded once with `gantune train` (RECORDED): the seed config (healthy) and
 guide 000's broken config (the critic dominates from the start; its W estimate climbs all run). Four cgan runs
@@ -28,6 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "diagnosis"
 BASE = {"dataset_size": 2000, "num_epochs": 30, "quality_every": 0}
 DIVERGE = {"learning_rate_d": 0.5, "learning_rate_g": 0.5, "lambda_gp": 0.0}
+# guide 001 1: "both losses oscillate wildly: learning rate too high or LAMBDA_GP too low"
+UNSTABLE = {"learning_rate_d": 1e-2, "learning_rate_g": 1e-2, "beta1": 0.9, "beta2": 0.99, "lambda_gp": 0.1,
+            "n_critic": 1}
 # name -> (true label, true onset, phases: [(first epoch, overrides)])
 RUNS = {
     "healthy_ring8_seed1": ("healthy", None, [(0, {"seed": 1})]),
@@ -39,6 +44,8 @@ RUNS = {
     "discriminator_dominant_no_penalty": ("discriminator_dominant", 0,
                                           [(0, {"lambda_gp": 0.0, "learning_rate_g": 3e-3, "n_critic": 1})]),
     "mode_collapse_frozen_generator": ("mode_collapse", 0, [(0, {"learning_rate_g": 1e-7})]),
+    "unstable_from_start": ("unstable", 0, [(0, UNSTABLE)]),
+    "unstable_at_12": ("unstable", 12, [(0, {}), (12, UNSTABLE)]),
 }
 
 

@@ -29,6 +29,8 @@ QUALITY_GAIN = 0.03  # quality is -log10(1 + KID) / 10 early on: +0.03 is KID ha
 D_REAL_HEALTHY, D_FAKE_HEALTHY = 0.9, 0.1  # guide 004's healthy D(real) 0.7-0.9 and D(fake) 0.1-0.3, outer edges
 CHECKERBOARD = 4.0  # Nyquist-frequency power this many times the data's: a transposed conv's grid (001 4.3)
 BLURRY = 0.5  # high-frequency power below half the data's: soft images without edges (001 4.2)
+GRAD_NORM_HIGH = 2.0  # the critic's gradient norm far above the penalty's target of 1 (001 2.1)
+SWING = 0.5  # a loss's epoch-to-epoch jump over its size, with the penalty's cause in evidence
 FROM_START = 0.1  # an onset in the first 10% of the run (or the first 10 epochs) is "from the start"
 
 
@@ -175,11 +177,16 @@ WGAN_SIGNALS = (
            "001 1 Reading the Losses: both losses oscillate wildly"),
     Signal("g_loss_oscillation", _swing("g_loss"), lambda v: v > 1.0, "> 1.0",
            "001 1 Reading the Losses: both losses oscillate wildly"),
+    # a WGAN's g_loss carries the critic's free offset, which swings with it, so its own size understates the
+    # swing; with the penalty's cause in evidence (gradient norm >> 1), half its size every epoch is enough
+    Signal("g_loss_swings", _swing("g_loss"), lambda v: v > SWING, f"> {SWING:g}",
+           "001 1 Reading the Losses: oscillating losses, learning rate too high or LAMBDA_GP too low"),
     Signal("quality_improving", _quality_gain, lambda v: v >= QUALITY_GAIN,
            f">= {QUALITY_GAIN} over the later half of its measurements (KID halved)",
            "000 Loss Analysis: a dominating critic leaves the samples as they were (gray squares)", ("quality",)),
-    Signal("grad_norm_tail_median", lambda f: float(tail(_col(f, "grad_norm")).median()), lambda v: v > 2.0,
-           "> 2 (1-Lipschitz wants 1)", "001 2.1 LAMBDA_GP: gradient norm printed >> 1", ("grad_norm",)),
+    Signal("grad_norm_tail_median", lambda f: float(tail(_col(f, "grad_norm")).median()),
+           lambda v: v > GRAD_NORM_HIGH, f"> {GRAD_NORM_HIGH:g} (1-Lipschitz wants 1)",
+           "001 2.1 LAMBDA_GP: gradient norm printed >> 1", ("grad_norm",)),
     Signal("collapse_score_share", lambda f: share(_after_grace(f, "collapse_score") >= COLLAPSED_SCORE),
            lambda v: v > 0.8, f">= {COLLAPSED_SCORE}/14 on > 80% of tail epochs",
            "002 collapse diagnostic (8+ of 14 collapsed)", ("collapse_score",)),
@@ -261,6 +268,7 @@ RULES = {
         Rule("mode_collapse", ("collapse_score_share",)),
         Rule("mode_collapse", ("diversity_ratio_tail",)),
         Rule("unstable", ("d_loss_oscillation", "g_loss_oscillation")),
+        Rule("unstable", ("g_loss_swings", "grad_norm_tail_median")),
     ),
     "bce": (
         Rule("diverged", ("non_finite_or_exploded_loss_epoch",)),
@@ -363,13 +371,15 @@ def _onset(label: str, frame: pd.DataFrame, measured: Mapping[str, tuple[Signal,
     if label == "discriminator_dominant" and "d_outputs_outside_healthy" in measured:  # BCE: D's outputs say when
         separated = (frame["d_real"].astype(float) > D_REAL_HEALTHY) & (frame["d_fake"].astype(float) < D_FAKE_HEALTHY)
         # one epoch where G catches up (004: "quality goes up and down") does not end the dominance
-        separated = separated.astype(float).rolling(3, center=True, min_periods=1).median() >= 0.5
+        separated = _smooth3(separated) >= 0.5
         onset = _first_sustained(frame, separated)
         if onset is not None:
             return onset
     column = {"discriminator_dominant": "g_loss", "generator_dominant": "d_loss"}.get(label)
     if label == "mode_collapse":
         return _collapse_onset(frame)
+    if label == "unstable":
+        return _unstable_onset(frame, measured)
     if column is None:
         column = "d_loss"
     smooth = frame[column].astype(float).rolling(max(3, len(frame) // 20), min_periods=1, center=True).median()
@@ -378,6 +388,20 @@ def _onset(label: str, frame: pd.DataFrame, measured: Mapping[str, tuple[Signal,
     if label == "generator_dominant":
         return _first_sustained(frame, smooth > 0)
     return _first_sustained(frame, (smooth - smooth.median()).abs() > smooth.abs().median())
+
+
+def _unstable_onset(frame: pd.DataFrame, measured: Mapping[str, tuple[Signal, float]]) -> int | None:
+    """From when the gradient norm stays high (when that is the evidence), else the losses' jumps stay large."""
+    if "grad_norm" in frame and "grad_norm_tail_median" in _fired(measured):
+        return _first_sustained(frame, _smooth3(frame["grad_norm"]) > GRAD_NORM_HIGH)
+    swings = [_smooth3(frame[c].astype(float).diff().abs()) > SWING * frame[c].astype(float).abs().median()
+              for c in ("d_loss", "g_loss")]
+    return _first_sustained(frame, swings[0] & swings[1])
+
+
+def _smooth3(x: pd.Series) -> pd.Series:
+    """A centred 3-epoch rolling median: one odd epoch neither starts nor ends a condition."""
+    return x.astype(float).rolling(3, center=True, min_periods=1).median()
 
 
 def _collapse_onset(frame: pd.DataFrame) -> int | None:
