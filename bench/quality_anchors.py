@@ -1,7 +1,7 @@
 """Anchor gantune's quality metrics to the literature's mode-collapse benchmarks.
 
     python bench/quality_anchors.py search --data ring8 --trials 24     # Optuna TPE over toy2d's space
-    python bench/quality_anchors.py points --seeds 5                    # ring8 and grid25 tables
+    python bench/quality_anchors.py points --seeds 5 [--epochs N]       # ring8 and grid25 tables
     python bench/quality_anchors.py stacked                             # Stacked digits: real row vs wgan_small
 
 `search` runs a seeded Optuna TPE study (maximising `quality`) over the toy2d space in search_spaces/spaces.py
@@ -83,16 +83,18 @@ def points(args: argparse.Namespace) -> None:
             path = FOUND / "toy2d_ring8.json"
         found = json.loads(path.read_text())
         overrides = {k: v for k, v in overrides_from(found).items() if k not in ("seed", "data")}
+        if args.epochs:
+            overrides["num_epochs"] = args.epochs
         rows, start = [], time.perf_counter()
         for seed in range(args.seeds):
             rows.append(_train_toy(overrides, data, seed, "anchor"))
             print(f"  {data} seed {seed}: modes {rows[-1]['modes_captured']:.0f}  "
                   f"hq {rows[-1]['high_quality_pct']:.1f}%  quality {rows[-1]['quality']:.3f}", flush=True)
         elapsed = time.perf_counter() - start
-        _points_table(data, rows, elapsed, args.seeds)
+        _points_table(data, rows, elapsed, args.seeds, overrides["num_epochs"])
 
 
-def _points_table(data: str, rows: list[dict], elapsed: float, seeds: int) -> None:
+def _points_table(data: str, rows: list[dict], elapsed: float, seeds: int, epochs: int) -> None:
     modes = statistics.mean(r["modes_captured"] for r in rows)
     hq = statistics.mean(r["high_quality_pct"] for r in rows)
     kl = statistics.mean(r["reverse_kl"] for r in rows)
@@ -101,7 +103,7 @@ def _points_table(data: str, rows: list[dict], elapsed: float, seeds: int) -> No
     for name, m, h in PUBLISHED[data]:
         print(f"  {name:<22} | {m:>5} | {h:>5.1f} | ")
     print(f"  {'gantune toy2d (found)':<22} | {modes:>5.2f} | {hq:>5.1f} | {kl:.4f}   mean of {seeds} seeds, "
-          f"{elapsed / seeds:.0f}s CPU each")
+          f"{epochs} epochs, {elapsed / seeds:.0f}s CPU each")
     print(f"  {'real samples':<22} | {real['modes_captured']:>5.0f} | {real['high_quality_pct']:>5.1f} | "
           f"{real['reverse_kl']:.4f}")
 
@@ -141,6 +143,7 @@ def main() -> None:
     p = sub.add_parser("points")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--data", nargs="+", default=["ring8", "grid25"], choices=("ring8", "grid25"))
+    p.add_argument("--epochs", type=int, help="train this long instead of the found config's NUM_EPOCHS")
     k = sub.add_parser("stacked")
     k.add_argument("--epochs", type=int, default=30)
     k.add_argument("--samples", type=int, default=10000)

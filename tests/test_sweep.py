@@ -104,6 +104,28 @@ def test_toy_sweep_stops_the_diverging_and_collapsing_trials_and_records_everyth
     assert main(["train", "toy2d", "--config", str(best), "--dry-run", "--device", "cpu"]) == 0
 
 
+def test_a_bce_model_sweeps_guide_004s_knobs_through_optuna_from_its_seed_config(tmp_path):
+    # guide 004's conditional GAN: the seed trial is its fixed config; the others sample the BCE space
+    result = run_sweep("cgan", "--trials", "2", "--epochs", "4", "--set", "DATASET_SIZE=240", "--set",
+                       "QUALITY_EVERY=2", "--no-asha", "--name", "bce", "--seed", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    trials = by_name(summary(tmp_path / "sweeps" / "bce")["trials"])
+    assert set(trials) == {"t001", "t002"} and all(t["epochs_run"] == 4 for t in trials.values())
+    pkl = next((tmp_path / "sweeps" / "bce").glob("searcher-state-*.pkl"))
+    study = pickle.loads(pkl.read_bytes())["_ot_study"]
+    seed, other = sorted(study.trials, key=lambda t: t.number)
+    assert seed.params["learning_rate_d"] == 1e-4 and seed.params["label_smoothing"] == 0.1
+    assert set(other.params) == set(seed.params) >= {"learning_rate_d", "noise_std", "d_train_ratio"}
+    assert other.params != seed.params
+    mlflow = client()
+    children = [r for r in runs_of("bce", mlflow) if "gantune.trial_id" in r.data.tags]
+    assert len(children) == 2
+    for child in children:  # the BCE trainer's columns and a diagnosis, not an error
+        assert {"d_acc", "g_acc", "d_real", "d_fake", "quality"} <= set(child.data.metrics)
+        assert child.data.tags["gantune.status"] not in ("error", "running")
+    assert json.loads((tmp_path / "sweeps" / "bce" / "best_config.json").read_text())["MODEL"] == "cgan"
+
+
 def descendants(pid: int) -> list[int]:
     """Every process below `pid` (Ray's raylet and workers below a sweep's driver)."""
     parents = {}
