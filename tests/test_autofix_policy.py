@@ -153,3 +153,14 @@ def test_a_switch_to_the_wasserstein_loss_brings_wgan_smalls_recipe_and_a_size_i
     assert stage5.space["learning_rate_d"].low == pytest.approx(1e-4 / 3)  # searched around wgan_small's rates
     cfg = get_model("wgan_small").prepare(GanConfig(**resolve(base, {})), None)
     assert cfg.model == "wgan_small" and cfg.num_classes is None
+
+
+def test_a_points_models_plan_never_switches_to_an_image_model():
+    # guide 001's stage 3 (MODEL wgan_large) is for image GANs; toy2d's 2-D points cannot train on it
+    toy = GanConfig(**get_model("toy2d").defaults).to_dict()
+    for label in ("unstable", "discriminator_dominant", "generator_dominant"):
+        plan = prescribe(Diagnosis(label, "wgan", 0, 0.8, (), 30), toy)
+        assert plan.steps and all(s.parameter != "MODEL" for s in plan.steps), label
+    image = GanConfig(**get_model("wgan_small").defaults).to_dict()
+    plan = prescribe(Diagnosis("unstable", "wgan", 0, 0.8, (), 30), image)
+    assert [s.new for s in plan.steps if s.parameter == "MODEL"] == ["wgan_large"]

@@ -9,6 +9,7 @@ from typing import Any
 
 from search_spaces.remedies import ALIASES, LADDERS, Remedy
 from trainables.config import ARCHITECTURE_KEYS
+from trainables.registry import get_model, model_names
 from tuner.diagnosis import Diagnosis, warning_remedies
 
 
@@ -107,9 +108,19 @@ def prescribe(diagnosis: Diagnosis, config: Mapping[str, Any] | None = None,
         new = _new_value(remedy, old, config)
         if new is None or (old is not None and new == old):
             continue  # already where the guide wants it, or past its last rung
+        if remedy.parameter == "MODEL" and not _trains_on_same_data(old, new):
+            continue  # toy2d's points cannot go to an image model
         steps.append(Step(remedy.stage, key, old, new, remedy.reason))
     first = [s for s in steps if s.stage == steps[0].stage] if steps else []
     return Plan(tuple(steps), restart(diagnosis, checkpoints or [], first))
+
+
+def _trains_on_same_data(old: Any, new: Any) -> bool:
+    """Whether gantune model `new` trains on the kind of data model `old` does (True when either is unknown)."""
+    known = set(model_names())
+    if old not in known or new not in known:
+        return True
+    return get_model(old).data_kind == get_model(new).data_kind
 
 
 def restart(diagnosis: Diagnosis, checkpoints: list[tuple[int, Path]],
