@@ -61,7 +61,8 @@ WGAN = MappingProxyType({
         R(4, "GEN_FEATURE_MAPS", "scale", 1.5, "001 4.1 (4): increase GEN_FEATURE_MAPS", high=512),
     ),
     "unstable": (
-        R(1, "LAMBDA_GP", "scale", 2.0, "001 2.1: wild oscillations -> increase 10 -> 20", high=50.0),
+        R(1, "LAMBDA_GP", "scale", 2.0, "001 2.1: wild oscillations -> increase 10 -> 20 (at least the canonical 10)",
+          low=10.0, high=50.0),
         R(2, _LR_G, "scale", 0.5, "001 1: both losses oscillate -> learning rate too high"),
         R(2, _LR_D, "scale", 0.5, "001 2.3: if d_loss explodes, halve LR_D"),
         R(2, "BATCH_SIZE", "set", 64, "001 2.4: unstable even with high LAMBDA_GP -> 32 -> 64", low=64),
@@ -76,7 +77,8 @@ WGAN = MappingProxyType({
         R(3, "MODEL", "set", "wgan_large", "001 4.2 (2): residual blocks and self-attention"),
     ),
     "diverged": (
-        R(1, "LAMBDA_GP", "scale", 2.0, "001 4.4 (2): increase LAMBDA_GP 10 -> 20", high=50.0),
+        R(1, "LAMBDA_GP", "scale", 2.0, "001 4.4 (2): increase LAMBDA_GP 10 -> 20 (at least the canonical 10)",
+          low=10.0, high=50.0),
         R(2, _LR_G, "scale", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
         R(2, _LR_D, "scale", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
         R(3, "MODEL", "set", "wgan_large", "001 4.4 (4): LayerNorm, not BatchNorm, in the critic"),
