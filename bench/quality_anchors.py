@@ -91,7 +91,7 @@ def anchor_score(metrics: dict[str, float], data: str) -> float:
 
 def points(args: argparse.Namespace) -> None:
     for data in args.data:
-        path = FOUND / f"toy2d_{data}.json"
+        path = Path(args.config) if args.config else FOUND / f"toy2d_{data}.json"
         if not path.is_file():  # no search of its own yet: the ring's found config, said so
             print(f"{data}: no {path.name}; using {FOUND / 'toy2d_ring8.json'}", flush=True)
             path = FOUND / "toy2d_ring8.json"
@@ -161,6 +161,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--data", nargs="+", default=["ring8", "grid25"], choices=("ring8", "grid25"))
     p.add_argument("--epochs", type=int, help="train this long instead of the found config's NUM_EPOCHS")
+    p.add_argument("--config", help="a config.json to train instead of search_spaces/found/toy2d_DATA.json")
     k = sub.add_parser("stacked")
     k.add_argument("--epochs", type=int, default=30)
     k.add_argument("--samples", type=int, default=10000)
