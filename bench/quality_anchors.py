@@ -6,7 +6,7 @@
     python bench/quality_anchors.py stacked                             # Stacked digits: real row vs wgan_small
 
 `search` runs a seeded Optuna TPE study (maximising `quality`) over the toy2d space in search_spaces/spaces.py,
-starting from the seed config and the other mixtures' found configs, and writes the best config to
+starting from the seed config and every found config (this mixture's too), and writes the best config to
 search_spaces/found/toy2d_DATA.json; `points` trains that config with 5 seeds
 per mixture and prints modes captured and high-quality % beside the VEEGAN and PacGAN tables.
 """
@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from search_spaces.spaces import TOY2D_SPACE, suggest, tie  # noqa: E402
 from trainables.config import build_config, overrides_from, write_config  # noqa: E402
 from trainables.data import load_dataset, to_float  # noqa: E402
+from trainables.data import points as points_data  # noqa: E402
 from trainables.quality import reference, score  # noqa: E402
 from trainables.registry import get_model, preset_overrides  # noqa: E402
 from trainables.run import train  # noqa: E402
@@ -85,13 +86,15 @@ def search(args: argparse.Namespace) -> None:
 def anchor_score(metrics: dict[str, float], data: str) -> float:
     """The anchors' target as one number: the share of modes captured times the high-quality share, the latter
     capped at a perfect sampler's 98.9% (above it the samples sit on the mode centres: collapse, not quality)."""
-    modes = load_dataset(data, 32, seed=0, size=100).num_modes
+    modes = len(points_data.mode_centres(data))
     return metrics["modes_captured"] / modes * min(metrics["high_quality_pct"], PERFECT_HQ) / 100.0
 
 
 def points(args: argparse.Namespace) -> None:
     for data in args.data:
         path = Path(args.config) if args.config else FOUND / f"toy2d_{data}.json"
+        if args.config and not path.is_file():
+            sys.exit(f"error: config not found: {path}")
         if not path.is_file():  # no search of its own yet: the ring's found config, said so
             print(f"{data}: no {path.name}; using {FOUND / 'toy2d_ring8.json'}", flush=True)
             path = FOUND / "toy2d_ring8.json"

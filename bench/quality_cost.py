@@ -37,7 +37,7 @@ def _timed(fn, repeats: int):
 def parts(trainer: Trainer, repeats: int) -> dict[str, float]:
     """Seconds per evaluation of each step of `quality()`, image models only."""
     ref, cfg = trainer.quality_reference, trainer.cfg
-    samples, generate_s = _timed(lambda: q.generate(trainer.generator, cfg.latent_dim, ref.default_samples), repeats)
+    samples, generate_s = _timed(lambda: q.generate(trainer.sampler, cfg.latent_dim, ref.default_samples), repeats)
     raw, embed_s = _timed(lambda: q._embed(ref.embed, samples), repeats)
     features = (raw - ref.mean) / ref.scale
     return {"generate": generate_s, "embed": embed_s,

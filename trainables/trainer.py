@@ -218,7 +218,6 @@ class Trainer:
     def sample_metrics(self) -> dict[str, float]:
         return sample_stats(self.samples(), self.reference, self.transposed_output)
 
-
     @property
     def quality_reference(self) -> QualityReference:
         """The real side of the quality metrics, built on first use (it may train the dataset's classifier)."""
