@@ -56,12 +56,21 @@ def test_bad_set_items_name_the_bad_value(item, words):
 @pytest.mark.parametrize("field, value, words", [
     ("image_size", 50, ["IMAGE_SIZE", "50"]), ("learning_rate_d", 0.0, ["LEARNING_RATE_D"]),
     ("ema_decay", 1.5, ["EMA_DECAY", "1.5"]), ("rotation_degrees", -5.0, ["ROTATION_DEGREES", "-5.0"]),
-    ("critic_schedule", "weird", ["CRITIC_SCHEDULE", "weird"]),
+    ("critic_schedule", "weird", ["CRITIC_SCHEDULE", "weird"]), ("pack", 3, ["BATCH_SIZE 64", "PACK 3"]),
+    ("pack", 0, ["PACK", "0"]),
 ])
 def test_out_of_range_values_are_refused(field, value, words):
     with pytest.raises(ConfigError) as err:
         GanConfig(model="wgan_small", **{field: value})
     assert all(w in str(err.value) for w in words)
+
+
+def test_pack_is_refused_by_models_whose_critic_cannot_pack():
+    spec = get_model("wgan_small")
+    with pytest.raises(ConfigError, match="PACK 2: wgan_small"):
+        spec.prepare(build_config(spec.defaults, {"pack": 2}), None)
+    toy = get_model("toy2d")
+    assert toy.prepare(build_config(toy.defaults, {"pack": 2}), None).pack == 2
 
 
 def test_unknown_model_and_preset_list_the_valid_ones():

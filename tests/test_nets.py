@@ -7,6 +7,7 @@ import torch
 
 from trainables.config import build_config
 from trainables.ema import Ema
+from trainables.losses import gradient_penalty
 from trainables.nets.layers import parameter_count
 from trainables.registry import get_model
 
@@ -41,6 +42,34 @@ def test_toy2d_maps_latents_to_points_and_points_to_scores():
     points = spec.build_generator(cfg)(torch.randn(5, cfg.latent_dim))
     assert points.shape == (5, 2)
     assert spec.build_critic(cfg)(points).shape == (5, 1)
+
+
+def test_a_packing_toy2d_critic_scores_groups_of_pack_samples_jointly():
+    spec = get_model("toy2d")
+    cfg = build_config(spec.defaults, {"pack": 4})
+    critic = spec.build_critic(cfg)
+    points = torch.randn(8, 2)
+    assert critic(points).shape == (2, 1)
+    assert critic[1].in_features == 8  # four points side by side
+    swapped = points.clone()
+    swapped[0], swapped[1] = points[1].clone(), points[0].clone()  # two points inside one group trade places
+    assert not torch.allclose(critic(swapped)[0], critic(points)[0])  # the group is one input, not a bag of four
+    assert torch.allclose(critic(swapped)[1], critic(points)[1])  # the other group is untouched
+    with pytest.raises(ValueError, match="PACK 4"):
+        critic(points[:6])
+
+
+def test_the_gradient_penalty_takes_one_norm_per_packed_group():
+    spec = get_model("toy2d")
+    critic = spec.build_critic(build_config(spec.defaults, {"pack": 2}))
+    real, fake = torch.randn(6, 2), torch.randn(6, 2)
+    penalty, norm = gradient_penalty(critic, real, fake, torch.Generator().manual_seed(0))
+    alpha = torch.rand((6, 1), generator=torch.Generator().manual_seed(0))
+    x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat)
+    groups = grad.reshape(3, 4).norm(dim=1)  # each group's two points' gradients form one 4-vector
+    assert torch.allclose(norm, groups.mean(), atol=1e-6)
+    assert torch.allclose(penalty, ((groups - 1) ** 2).mean(), atol=1e-6)
 
 
 def test_wgan_large_attention_starts_as_identity():

@@ -44,6 +44,7 @@ class GanConfig:
     adaptive_lr_d: bool = False  # BCE: guide 004's project steers LR_D by D(real) and D(fake) each epoch
     d_dropout: float = 0.0  # BCE: dropout after each discriminator conv (guide 003's camel GAN: 0.4)
     spectral_norm: bool = False  # BCE: spectrally normalised discriminator layers (guide 004 Architecture)
+    pack: int = 1  # PacGAN: the critic scores PACK samples at once (toy2d); 1 = one at a time
     ema_decay: float | None = None  # EMA of the generator used for samples; None = sample the raw generator
     horizontal_flip_prob: float = 0.5
     rotation_degrees: float = 10.0  # uniform in [-d, d], background-coloured fill
@@ -73,7 +74,7 @@ FIELDS = {f.name: f for f in dataclasses.fields(GanConfig)}
 OPTIMIZERS = ("adam", "rmsprop")
 # Keys that change the networks' shapes: a resumed run cannot change them.
 ARCHITECTURE_KEYS = ("model", "image_size", "channels", "latent_dim", "gen_feature_maps", "disc_feature_maps",
-                     "num_classes", "spectral_norm")
+                     "num_classes", "spectral_norm", "pack")
 
 
 def _plain(value: Any) -> Any:
@@ -83,11 +84,14 @@ def _plain(value: Any) -> Any:
 def _problems(cfg: GanConfig) -> list[str]:
     problems = []
     positive = ("latent_dim", "gen_feature_maps", "disc_feature_maps", "batch_size", "num_epochs", "n_critic",
-                "num_samples", "sample_every", "checkpoint_every", "channels", "d_train_ratio")
+                "num_samples", "sample_every", "checkpoint_every", "channels", "d_train_ratio", "pack")
     problems += [f"{k.upper()} must be a positive integer, got {getattr(cfg, k)!r}"
                  for k in positive if getattr(cfg, k) < 1]
     problems += [f"{k.upper()} must be positive, got {getattr(cfg, k)!r}"
                  for k in ("learning_rate_g", "learning_rate_d") if not getattr(cfg, k) > 0]
+    if cfg.pack > 1 and cfg.batch_size % cfg.pack:
+        problems.append(f"BATCH_SIZE {cfg.batch_size} must be a multiple of PACK {cfg.pack}: the critic scores "
+                        f"groups of PACK samples")
     size = cfg.image_size
     if not (16 <= size <= 128 and size % 4 == 0):
         problems.append(f"IMAGE_SIZE must be a multiple of 4 from 16 to 128, got {size!r}")

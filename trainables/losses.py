@@ -22,13 +22,15 @@ def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor,
                      generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Gulrajani et al. 2017: mean((||grad D(x_hat)|| - 1)^2) at per-sample random interpolates.
 
-    Works for any sample shape (images or points). The norm is taken in float32 even under autocast.
+    Works for any sample shape (images or points). The norm is taken in float32 even under autocast, per score:
+    a packing critic (PacGAN) scores groups of samples, and the norm covers each group's samples together.
     """
     shape = (real.shape[0],) + (1,) * (real.dim() - 1)
     alpha = torch.rand(shape, device=real.device, generator=generator, dtype=real.dtype)
     x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
-    norm = grad.float().flatten(1).norm(dim=1)  # (B,)
+    scores = critic(x_hat)
+    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    norm = grad.float().reshape(scores.shape[0], -1).norm(dim=1)  # (B / PACK,)
     return ((norm - 1) ** 2).mean(), norm.mean()
 
 

@@ -30,10 +30,14 @@ class ModelSpec:
     sizes_text: str = "a power of two"
     conditional: bool = False  # the networks read class labels: generator(z, y), critic(x, y)
     family: str = "wgan"  # the objective's loss family: which diagnosis rules and remedy ladder apply
+    packs: bool = False  # the critic can score groups of PACK samples (PacGAN)
 
     def prepare(self, cfg: GanConfig, labels: int | None) -> GanConfig:
         """The config these networks build from, on data with `labels` classes (None: unlabelled); raises
         ConfigError for an image side the networks cannot build or a conditional model without classes."""
+        if cfg.pack > 1 and not self.packs:
+            raise ConfigError(f"PACK {cfg.pack}: {self.name}'s critic scores one sample at a time; "
+                              f"packing (PacGAN) is a toy2d option, use PACK 1")
         if self.data_kind == "image" and not self.sizes(cfg.image_size):
             raise ConfigError(f"{self.name} builds images whose side is {self.sizes_text}; "
                               f"IMAGE_SIZE {cfg.image_size} is not")
@@ -72,7 +76,7 @@ _MODELS: dict[str, ModelSpec] = {
         ModelSpec("wgan_large", wgan_large.build_generator, wgan_large.build_critic, _wgan_gp,
                   defaults.WGAN_LARGE, defaults.PRESETS["wgan_large"], "image", WGAN_SPACE),
         ModelSpec("toy2d", toy2d.build_generator, toy2d.build_critic, _wgan_gp,
-                  defaults.TOY2D, defaults.PRESETS["toy2d"], "points", TOY2D_SPACE),
+                  defaults.TOY2D, defaults.PRESETS["toy2d"], "points", TOY2D_SPACE, packs=True),
         ModelSpec("dcgan", dcgan.build_generator, dcgan.build_critic, _bce_mean,
                   defaults.DCGAN, defaults.PRESETS["dcgan"], "image", BCE_SPACE, _multiple_of_4, "a multiple of 4",
                   family=Bce.family),
@@ -115,6 +119,8 @@ def switch_model(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[st
         out["image_size"] = next(s for s in range(int(out["image_size"]), 1025) if spec.sizes(s))
     if not spec.conditional:
         out["num_classes"] = None
+    if not spec.packs:
+        out["pack"] = 1
     return out
 
 

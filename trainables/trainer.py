@@ -122,7 +122,7 @@ class Trainer:
         n, b = self.data.shape[0], self.cfg.batch_size
         order = torch.randperm(n, device=self.place.device, generator=self.data_rng)
         if n <= b:
-            return [order]
+            return [order[: n - n % self.cfg.pack]]  # a packing critic scores whole groups
         return list(order[: n - n % b].view(-1, b))  # drop the ragged last batch: GP and BN want full batches
 
     def _real_batch(self, index: torch.Tensor) -> torch.Tensor:
