@@ -67,7 +67,7 @@ def search(args: argparse.Namespace) -> None:
         overrides = {**tie(suggest(trial, TOY2D_SPACE)), "num_epochs": args.epochs}
         start = time.perf_counter()
         m = _train_toy(overrides, args.data, args.seed, f"search{trial.number}")
-        for key in ("modes_captured", "high_quality_pct", "reverse_kl"):
+        for key in ("modes_captured", "high_quality_pct", "reverse_kl", "mode_spread"):
             trial.set_user_attr(key, m[key])
         print(f"trial {trial.number:>3}  quality {m['quality']:.3f}  modes {m['modes_captured']:.0f}  "
               f"hq {m['high_quality_pct']:.1f}%  {time.perf_counter() - start:.0f}s  {overrides}", flush=True)
@@ -106,7 +106,8 @@ def points(args: argparse.Namespace) -> None:
         for seed in range(args.seeds):
             rows.append(_train_toy(overrides, data, seed, "anchor"))
             print(f"  {data} seed {seed}: modes {rows[-1]['modes_captured']:.0f}  "
-                  f"hq {rows[-1]['high_quality_pct']:.1f}%  quality {rows[-1]['quality']:.3f}", flush=True)
+                  f"hq {rows[-1]['high_quality_pct']:.1f}%  spread {rows[-1]['mode_spread']:.2f}  "
+                  f"quality {rows[-1]['quality']:.3f}", flush=True)
         elapsed = time.perf_counter() - start
         _points_table(data, rows, elapsed, args.seeds, overrides["num_epochs"])
 
@@ -115,14 +116,15 @@ def _points_table(data: str, rows: list[dict], elapsed: float, seeds: int, epoch
     modes = statistics.mean(r["modes_captured"] for r in rows)
     hq = statistics.mean(r["high_quality_pct"] for r in rows)
     kl = statistics.mean(r["reverse_kl"] for r in rows)
+    spread = statistics.mean(r["mode_spread"] for r in rows)
     real = _real_points(data)
-    print(f"\n{data}: method | modes | high-quality % | reverse KL")
+    print(f"\n{data}: method | modes | high-quality % | reverse KL | mode spread")
     for name, m, h in PUBLISHED[data]:
-        print(f"  {name:<22} | {m:>5} | {h:>5.1f} | ")
-    print(f"  {'gantune toy2d (found)':<22} | {modes:>5.2f} | {hq:>5.1f} | {kl:.4f}   mean of {seeds} seeds, "
-          f"{epochs} epochs, {elapsed / seeds:.0f}s CPU each")
+        print(f"  {name:<22} | {m:>5} | {h:>5.1f} | | ")
+    print(f"  {'gantune toy2d (found)':<22} | {modes:>5.2f} | {hq:>5.1f} | {kl:.4f} | {spread:.2f}   mean of {seeds} "
+          f"seeds, {epochs} epochs, {elapsed / seeds:.0f}s CPU each")
     print(f"  {'real samples':<22} | {real['modes_captured']:>5.0f} | {real['high_quality_pct']:>5.1f} | "
-          f"{real['reverse_kl']:.4f}")
+          f"{real['reverse_kl']:.4f} | {real['mode_spread']:.2f}")
 
 
 def _real_points(data: str) -> dict[str, float]:

@@ -13,7 +13,7 @@ import torch
 
 from tests.conftest import tiny_overrides
 from trainables.config import build_config
-from trainables.data import Dataset, load_dataset, to_float
+from trainables.data import Dataset, load_dataset, points, to_float
 from trainables.features import classifier_for
 from trainables.quality import copies_training, reference, score
 from trainables.registry import get_model
@@ -65,7 +65,19 @@ def test_real_points_capture_every_mode_at_the_3_sigma_rate(name, modes):
     assert m["modes_captured"] == modes
     assert 97.5 < m["high_quality_pct"] < 99.8  # a perfect sampler: 1 - exp(-9/2) = 98.9%
     assert m["reverse_kl"] < 0.02
+    assert 0.95 < m["mode_spread"] < 1.05
     assert m["quality"] > 0.9
+
+
+def test_mode_spread_measures_how_tight_the_modes_are_against_the_data():
+    ref = reference(load_dataset("ring8", 32))
+    centres, std = points.mode_centres("ring8"), points.mode_std("ring8")
+    gen = torch.Generator().manual_seed(3)
+    labels = torch.arange(2500) % 8
+    half = score(centres[labels] + 0.5 * std * torch.randn(2500, 2, generator=gen), ref)
+    on_centres = score(centres[labels], ref)
+    assert half["high_quality_pct"] > 99.5 and 0.45 < half["mode_spread"] < 0.57  # all high quality, half as wide
+    assert on_centres["high_quality_pct"] == 100.0 and on_centres["mode_spread"] == 0.0
 
 
 def test_constant_and_near_constant_outputs_score_far_worse_than_real_data():
@@ -164,7 +176,7 @@ def test_evaluate_prints_the_documented_json_keys(tmp_path):
     assert everywhere | {"modes_hit", "mode_kl", "copy_frac", "copies_training", "num_modes"} <= set(img)
     assert img["num_modes"] == 48 and img["samples"] == 200 and img["epochs_trained"] == 2
     pts = json.loads(gantune("evaluate", str(tmp_path / "toy"), "--json").stdout)
-    assert everywhere | {"modes_captured", "high_quality_pct", "reverse_kl"} <= set(pts)
+    assert everywhere | {"modes_captured", "high_quality_pct", "reverse_kl", "mode_spread"} <= set(pts)
     assert pts["samples"] == 2500
     first = tmp_path / "img" / "checkpoints" / "checkpoint_epoch_0000.pt"
     named = json.loads(gantune("evaluate", str(tmp_path / "img"), "--checkpoint", str(first), "--json").stdout)

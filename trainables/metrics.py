@@ -24,7 +24,8 @@ SAMPLE_METRICS = ("out_min", "out_max", "out_range", "unique_frac", "sample_std"
 # Quality and mode coverage (trainables.quality), every QUALITY_EVERY epochs; NaN where not computed or not
 # applicable (modes_hit on unlabelled data, modes_captured on images...). `quality`: higher is better, 0..1.
 QUALITY_METRICS = ("quality", "kid", "kid_std", "precision", "recall", "density", "coverage", "modes_hit",
-                   "mode_kl", "copy_frac", "modes_captured", "high_quality_pct", "reverse_kl")
+                   "mode_kl", "copy_frac", "modes_captured", "high_quality_pct", "reverse_kl",
+                   "mode_spread")
 RUN_METRICS = ("lr_g", "lr_d", "epoch_time_s", "images_per_s", "quality_time_s")
 COLUMNS = ("epoch",) + LOSS_METRICS + SAMPLE_METRICS + QUALITY_METRICS + RUN_METRICS  # a WGAN run's losses.csv
 ALL_METRICS = tuple(dict.fromkeys(LOSS_METRICS + BCE_METRICS + SAMPLE_METRICS + QUALITY_METRICS + RUN_METRICS))

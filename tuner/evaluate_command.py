@@ -17,7 +17,7 @@ _ROWS = (
     ("modes_hit", "modes hit", "{:.0f}"), ("mode_kl", "mode KL(generated || real)", "{:.4f}"),
     ("copy_frac", "copies of training images", "{:.1%}"),
     ("modes_captured", "modes captured", "{:.0f}"), ("high_quality_pct", "high-quality samples %", "{:.1f}"),
-    ("reverse_kl", "reverse KL over modes", "{:.4f}"),
+    ("reverse_kl", "reverse KL over modes", "{:.4f}"), ("mode_spread", "mode spread (1 = the data's)", "{:.2f}"),
 )
 
 
