@@ -2,7 +2,7 @@
 
     python bench/quality_anchors.py search --data ring8 --trials 24     # Optuna TPE over toy2d's space
     python bench/quality_anchors.py search --data grid25 --trials 12 --epochs 100 --startup 4
-    python bench/quality_anchors.py points --seeds 5 [--epochs N]       # ring8 and grid25 tables
+    python bench/quality_anchors.py points --seeds 5 [--epochs N] [--set KEY=VALUE]  # ring8 and grid25 tables
     python bench/quality_anchors.py stacked                             # Stacked digits: real row vs wgan_small
 
 `search` runs a seeded Optuna TPE study (maximising `quality`) over the toy2d space in search_spaces/spaces.py,
@@ -25,9 +25,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from search_spaces.spaces import TOY2D_SPACE, suggest, tie  # noqa: E402
-from trainables.config import build_config, overrides_from, write_config  # noqa: E402
+from trainables.config import build_config, overrides_from, parse_set, write_config  # noqa: E402
 from trainables.data import load_dataset, to_float  # noqa: E402
 from trainables.data import points as points_data  # noqa: E402
+from trainables.errors import ConfigError  # noqa: E402
 from trainables.quality import reference, score  # noqa: E402
 from trainables.registry import get_model, preset_overrides  # noqa: E402
 from trainables.run import train  # noqa: E402
@@ -102,6 +103,11 @@ def points(args: argparse.Namespace) -> None:
         overrides = {k: v for k, v in overrides_from(found).items() if k not in ("seed", "data")}
         if args.epochs:
             overrides["num_epochs"] = args.epochs
+        try:
+            overrides.update(parse_set(args.set))
+            build_config(get_model("toy2d").defaults, {**overrides, "data": data})  # bad values: one line, now
+        except ConfigError as err:
+            sys.exit(f"error: {err}")
         rows, start = [], time.perf_counter()
         for seed in range(args.seeds):
             rows.append(_train_toy(overrides, data, seed, "anchor"))
@@ -167,6 +173,7 @@ def main() -> None:
     p.add_argument("--data", nargs="+", default=["ring8", "grid25"], choices=("ring8", "grid25"))
     p.add_argument("--epochs", type=int, help="train this long instead of the found config's NUM_EPOCHS")
     p.add_argument("--config", help="a config.json to train instead of search_spaces/found/toy2d_DATA.json")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key of that config")
     k = sub.add_parser("stacked")
     k.add_argument("--epochs", type=int, default=30)
     k.add_argument("--samples", type=int, default=10000)

@@ -57,7 +57,7 @@ def test_bad_set_items_name_the_bad_value(item, words):
     ("image_size", 50, ["IMAGE_SIZE", "50"]), ("learning_rate_d", 0.0, ["LEARNING_RATE_D"]),
     ("ema_decay", 1.5, ["EMA_DECAY", "1.5"]), ("rotation_degrees", -5.0, ["ROTATION_DEGREES", "-5.0"]),
     ("critic_schedule", "weird", ["CRITIC_SCHEDULE", "weird"]), ("pack", 3, ["BATCH_SIZE 64", "PACK 3"]),
-    ("pack", 0, ["PACK", "0"]),
+    ("pack", 0, ["PACK", "0"]), ("lr_cooldown", 1.0, ["LR_COOLDOWN", "1.0"]),
 ])
 def test_out_of_range_values_are_refused(field, value, words):
     with pytest.raises(ConfigError) as err:

@@ -87,6 +87,16 @@ def test_resume_from_an_earlier_checkpoint_drops_later_rows_and_applies_new_rate
     assert (tmp_path / "losses.csv.bak").is_file()  # the dropped rows are kept aside, not lost
 
 
+def test_the_cooldown_trains_the_last_epochs_at_a_quarter_of_both_rates(tmp_path):
+    train(tiny(num_epochs=4, lr_cooldown=0.5, learning_rate_g=2e-4, learning_rate_d=4e-4), tmp_path, CPU)
+    losses = pd.read_csv(tmp_path / "losses.csv")
+    assert losses["lr_g"].tolist() == [2e-4, 2e-4, 5e-5, 5e-5]
+    assert losses["lr_d"].tolist() == [4e-4, 4e-4, 1e-4, 1e-4]
+    state = load_checkpoint(RunPaths(tmp_path).checkpoint(0))  # a resumed run keeps the schedule by epoch
+    train(resumed_config(state, {"num_epochs": 4}), tmp_path / "resumed", CPU, resume=state)
+    assert pd.read_csv(tmp_path / "resumed" / "losses.csv")["lr_g"].tolist() == [2e-4, 5e-5, 5e-5]
+
+
 def test_toy2d_learns_the_ring_of_eight(tmp_path):
     cfg = build_config(get_model("toy2d").defaults, {"num_epochs": 20})
     trainer = train(cfg, tmp_path, CPU)

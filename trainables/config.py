@@ -38,6 +38,7 @@ class GanConfig:
     n_critic: int = 5  # critic steps per generator step
     critic_schedule: str = "seed"  # "seed": G every N_CRITIC batches; "standard": after N_CRITIC critic steps
     lambda_gp: float = 10.0  # gradient-penalty weight (WGAN models)
+    lr_cooldown: float = 0.0  # share of the last epochs trained at a quarter of both rates; 0 = constant rates
     d_train_ratio: int = 1  # the critic/discriminator trains every N batches (guide 004's D_TRAIN_RATIO)
     label_smoothing: float = 0.0  # BCE: real targets are 1 - this (guide 004: 0.1)
     noise_std: float = 0.0  # BCE: instance noise on the discriminator's real and fake inputs (guide 004: 0.05)
@@ -95,6 +96,8 @@ def _problems(cfg: GanConfig) -> list[str]:
     size = cfg.image_size
     if not (16 <= size <= 128 and size % 4 == 0):
         problems.append(f"IMAGE_SIZE must be a multiple of 4 from 16 to 128, got {size!r}")
+    if not 0.0 <= cfg.lr_cooldown < 1.0:
+        problems.append(f"LR_COOLDOWN must be a share of the epochs in [0, 1), got {cfg.lr_cooldown!r}")
     if cfg.lambda_gp < 0:
         problems.append(f"LAMBDA_GP must be zero or positive, got {cfg.lambda_gp!r}")
     if cfg.ema_decay is not None and not 0.0 <= cfg.ema_decay < 1.0:

@@ -21,6 +21,16 @@ def _standard(batch_index: int, critic_steps: int, n_critic: int) -> bool:
 CRITIC_SCHEDULES: dict[str, Schedule] = {"seed": _seed, "standard": _standard}
 
 
+# A cooldown: the run's last epochs train at a quarter of both rates, so the final generator is not caught
+# mid-swing (a WGAN-GP toy run's last-epoch high-quality share swings 52-94% at constant rates).
+COOLDOWN_FACTOR = 0.25
+
+
+def cooldown_scale(epoch: int, num_epochs: int, share: float) -> float:
+    """The learning-rate multiplier of 0-based `epoch`: COOLDOWN_FACTOR in the last `share` of NUM_EPOCHS, else 1."""
+    return COOLDOWN_FACTOR if share > 0 and epoch >= num_epochs - round(share * num_epochs) else 1.0
+
+
 # Guide 004's project steers the discriminator's learning rate each epoch by how sure it is.
 ADAPT_FACTOR = 0.95
 ADAPT_BOUNDS = (1e-5, 3e-4)

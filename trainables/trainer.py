@@ -23,7 +23,7 @@ from trainables.optimizers import build as build_optimizer
 from trainables.optimizers import set_rates
 from trainables.quality import QualityReference, quality, reference
 from trainables.registry import get_model
-from trainables.schedules import CRITIC_SCHEDULES, adapt_lr_d
+from trainables.schedules import CRITIC_SCHEDULES, adapt_lr_d, cooldown_scale
 
 
 class Conditioned(torch.nn.Module):
@@ -86,6 +86,7 @@ class Trainer:
         critic_sums = {k: torch.zeros((), device=dev) for k in self.objective.critic_metrics}
         gen_sums = {k: torch.zeros((), device=dev) for k in self.objective.generator_metrics}
         n_critic = n_gen = seen = 0
+        self._epoch_rates()
         for i, index in enumerate(self._batches()):
             real, labels = self._real_batch(index), self._labels(index)
             seen += real.shape[0]
@@ -112,6 +113,13 @@ class Trainer:
             row.update(self.quality())
             row["quality_time_s"] = time.perf_counter() - start
         return {"epoch": float(self.epoch - 1), **row}
+
+    def _epoch_rates(self) -> None:
+        """This epoch's rates: the config's (LR_D: the adaptive one), scaled down in the LR_COOLDOWN epochs."""
+        scale = cooldown_scale(self.epoch, self.cfg.num_epochs, self.cfg.lr_cooldown)
+        for opt, lr in ((self.opt_g, self.cfg.learning_rate_g), (self.opt_d, self.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr * scale
 
     def quality_due(self, epoch: int) -> bool:
         """Quality is measured every QUALITY_EVERY epochs and after the last one."""
