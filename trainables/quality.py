@@ -44,10 +44,6 @@ MODE_SAMPLES = 1000  # at least this many generated samples when modes are count
 SAMPLES_PER_MODE = 10  # and at least this many per mode (stacked digits: 10,000 for 1,000 modes)
 POINT_SAMPLES = 2500  # VEEGAN / PacGAN's sample count on the 2-D mixtures
 HIGH_QUALITY_SIGMAS = 3.0  # a point is high quality within 3 standard deviations of its nearest mode
-# E[r^2 / std^2 | r < 3 std] for a 2-D Gaussian mode: r^2 / std^2 is chi-square with 2 degrees of freedom
-# (exponential, mean 2), truncated at 9; a perfect sampler's high-quality samples have this mean square radius.
-_T = HIGH_QUALITY_SIGMAS ** 2 / 2
-HQ_MEAN_SQUARE_RADIUS = 2.0 - 2 * _T * math.exp(-_T) / (1 - math.exp(-_T))
 COPY_RATIO = 0.2  # a copy: nearer a training image than 0.2x the real data's median nearest-neighbour distance
 COPY_MARGIN = 0.1  # flagged when copies exceed the real data's own rate by this fraction of samples
 COPY_TRAIN_MAX = 20000  # training images the copy check compares against
@@ -223,6 +219,13 @@ def _class_modes(images: torch.Tensor, ref: QualityReference) -> dict[str, float
     return {"modes_hit": float((hist > 0).sum()), "mode_kl": _kl(hist, ref.real_modes)}
 
 
+def inside_mean_square_radius(sigmas: float = HIGH_QUALITY_SIGMAS) -> float:
+    """E[r^2 / std^2 | r < sigmas * std] for a 2-D Gaussian mode (about 1.90 at 3 sigmas): r^2 / std^2 is
+    chi-square with 2 degrees of freedom (exponential, mean 2), truncated at sigmas^2."""
+    half = sigmas ** 2 / 2
+    return 2.0 - 2 * half * math.exp(-half) / (1 - math.exp(-half))
+
+
 def _mixture_modes(points: torch.Tensor, ref: QualityReference) -> dict[str, float]:
     """VEEGAN's and PacGAN's definitions: high quality within 3 std of the nearest mode; a mode is captured when
     a high-quality sample is nearest to it; reverse KL over the nearest modes of all samples. Plus `mode_spread`:
@@ -235,7 +238,7 @@ def _mixture_modes(points: torch.Tensor, ref: QualityReference) -> dict[str, flo
     mean_square = float((nearest[good] / ref.mode_std).pow(2).mean()) if good.any() else math.nan
     return {"modes_captured": float(captured), "high_quality_pct": 100.0 * float(good.float().mean()),
             "reverse_kl": _kl(_histogram(mode, len(ref.centres)), ref.real_modes),
-            "mode_spread": math.sqrt(mean_square / HQ_MEAN_SQUARE_RADIUS)}
+            "mode_spread": math.sqrt(mean_square / inside_mean_square_radius())}
 
 
 def _copies(images: torch.Tensor, ref: QualityReference) -> dict[str, float]:

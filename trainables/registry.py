@@ -34,7 +34,8 @@ class ModelSpec:
 
     def prepare(self, cfg: GanConfig, labels: int | None) -> GanConfig:
         """The config these networks build from, on data with `labels` classes (None: unlabelled); raises
-        ConfigError for an image side the networks cannot build or a conditional model without classes."""
+        ConfigError for PACK > 1 on a critic that cannot pack, an image side the networks cannot build, or a
+        conditional model without classes."""
         if cfg.pack > 1 and not self.packs:
             raise ConfigError(f"PACK {cfg.pack}: {self.name}'s critic scores one sample at a time; "
                               f"packing (PacGAN) is a toy2d option, use PACK 1")
