@@ -117,9 +117,8 @@ class Trainer:
     def _epoch_rates(self) -> None:
         """This epoch's rates: the config's (LR_D: the adaptive one), scaled down in the LR_COOLDOWN epochs."""
         scale = cooldown_scale(self.epoch, self.cfg.num_epochs, self.cfg.lr_cooldown)
-        for opt, lr in ((self.opt_g, self.cfg.learning_rate_g), (self.opt_d, self.lr_d)):
-            for group in opt.param_groups:
-                group["lr"] = lr * scale
+        set_rates(self.opt_g, self.cfg.learning_rate_g * scale, self.cfg)
+        set_rates(self.opt_d, self.lr_d * scale, self.cfg)
 
     def quality_due(self, epoch: int) -> bool:
         """Quality is measured every QUALITY_EVERY epochs and after the last one."""
