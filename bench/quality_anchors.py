@@ -1,30 +1,35 @@
 """Anchor gantune's quality metrics to the literature's mode-collapse benchmarks.
 
     python bench/quality_anchors.py search --data ring8 --trials 24     # Optuna TPE over toy2d's space
-    python bench/quality_anchors.py search --data grid25 --trials 12 --epochs 100 --startup 4
+    python bench/quality_anchors.py search --data grid25 --trials 12 --epochs 100 --startup 4 [--seeds-per-trial 2]
     python bench/quality_anchors.py points --seeds 5 [--epochs N] [--set KEY=VALUE]  # ring8 and grid25 tables
     python bench/quality_anchors.py stacked                             # Stacked digits: real row vs wgan_small
 
 `search` runs a seeded Optuna TPE study (maximising `quality`) over the toy2d space in search_spaces/spaces.py,
 starting from the seed config and every found config (this mixture's too), and writes the best config to
-search_spaces/found/toy2d_DATA.json; `points` trains that config with 5 seeds
-per mixture and prints modes captured and high-quality % beside the VEEGAN and PacGAN tables.
+search_spaces/found/toy2d_DATA.json; with --seeds-per-trial K a trial trains K seeds (in --workers processes) and
+scores their mean, since one seed's end-of-run share varies by several points. `points` trains that config with 5
+seeds per mixture (--workers at a time, one thread each) and prints modes captured and high-quality % beside the
+VEEGAN and PacGAN tables.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import multiprocessing
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from search_spaces.spaces import TOY2D_SPACE, suggest, tie  # noqa: E402
+from search_spaces.spaces import TOY2D_SPACE, seed_point, suggest, tie  # noqa: E402
 from trainables.config import build_config, overrides_from, parse_set, write_config  # noqa: E402
 from trainables.data import load_dataset, to_float  # noqa: E402
 from trainables.data import points as points_data  # noqa: E402
@@ -47,9 +52,15 @@ PUBLISHED = {
 def _train_toy(overrides: dict, data: str, seed: int, tag: str) -> dict[str, float]:
     spec = get_model("toy2d")
     cfg = build_config(spec.defaults, {**overrides, "data": data, "seed": seed, "quality_every": 0})
-    out = RUNS / f"{tag}-{data}-s{seed}"
-    trainer = train(cfg, out, torch.device("cpu"))
-    return trainer.quality()
+    start = time.perf_counter()
+    trainer = train(cfg, RUNS / f"{tag}-{data}-s{seed}", torch.device("cpu"))
+    return {**trainer.quality(), "train_s": time.perf_counter() - start}
+
+
+def _seed_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes for a trial's seeds, one torch thread each (the machine's cores, not torch's threads)."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=torch.set_num_threads, initargs=(1,))
 
 
 def search(args: argparse.Namespace) -> None:
@@ -58,30 +69,35 @@ def search(args: argparse.Namespace) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=args.seed, n_startup_trials=args.startup)
     study = optuna.create_study(direction="maximize", sampler=sampler)
-    defaults = get_model("toy2d").defaults
-    study.enqueue_trial({k: defaults[k] for k in TOY2D_SPACE})  # the seed config first, as the sweep does
+    defaults = dataclasses.asdict(build_config(get_model("toy2d").defaults))
+    study.enqueue_trial(seed_point(TOY2D_SPACE, defaults))  # the seed config first, as the sweep does
     for path in sorted(FOUND.glob("toy2d_*.json")):  # then what earlier searches found (this mixture's too)
-        found = overrides_from(json.loads(path.read_text()))
-        study.enqueue_trial({k: found[k] for k in TOY2D_SPACE})
+        study.enqueue_trial(seed_point(TOY2D_SPACE, overrides_from(json.loads(path.read_text()))))
+    seeds = [args.seed + i for i in range(args.seeds_per_trial)]
 
     def objective(trial: optuna.Trial) -> float:
         overrides = {**tie(suggest(trial, TOY2D_SPACE)), "num_epochs": args.epochs}
         start = time.perf_counter()
-        m = _train_toy(overrides, args.data, args.seed, f"search{trial.number}")
+        tags = [f"search{trial.number}"] * len(seeds)
+        runs = list(pool.map(_train_toy, [overrides] * len(seeds), [args.data] * len(seeds), seeds, tags))
+        m = {key: statistics.mean(r[key] for r in runs) for key in runs[0]}  # each metric's mean over the seeds
         for key in ("modes_captured", "high_quality_pct", "reverse_kl", "mode_spread"):
             trial.set_user_attr(key, m[key])
-        print(f"trial {trial.number:>3}  quality {m['quality']:.3f}  modes {m['modes_captured']:.0f}  "
-              f"hq {m['high_quality_pct']:.1f}%  {time.perf_counter() - start:.0f}s  {overrides}", flush=True)
+        per_seed = " ".join(format(r["high_quality_pct"], ".1f") for r in runs)
+        print(f"trial {trial.number:>3}  quality {m['quality']:.3f}  modes {m['modes_captured']:.1f}  "
+              f"hq {m['high_quality_pct']:.1f}% (seeds {per_seed})  "
+              f"{time.perf_counter() - start:.0f}s  {overrides}", flush=True)
         return m["quality"] if args.objective == "quality" else anchor_score(m, args.data)
 
-    study.optimize(objective, n_trials=args.trials)
+    with _seed_pool(min(args.workers, len(seeds))) as pool:
+        study.optimize(objective, n_trials=args.trials)
     best = {**tie(study.best_trial.params), "num_epochs": args.epochs}
     FOUND.mkdir(exist_ok=True)
     path = FOUND / f"toy2d_{args.data}.json"
     cfg = build_config(get_model("toy2d").defaults, overrides_from({k.upper(): v for k, v in best.items()}),
                        {"data": args.data})
     write_config(cfg, path)
-    print(f"best trial {study.best_trial.number}: quality {study.best_value:.3f} -> {path}")
+    print(f"best trial {study.best_trial.number}: {args.objective} {study.best_value:.3f} -> {path}")
 
 
 def anchor_score(metrics: dict[str, float], data: str) -> float:
@@ -92,43 +108,50 @@ def anchor_score(metrics: dict[str, float], data: str) -> float:
 
 
 def points(args: argparse.Namespace) -> None:
-    for data in args.data:
-        path = Path(args.config) if args.config else FOUND / f"toy2d_{data}.json"
-        if args.config and not path.is_file():
-            sys.exit(f"error: config not found: {path}")
-        if not path.is_file():  # no search of its own yet: the ring's found config, said so
-            print(f"{data}: no {path.name}; using {FOUND / 'toy2d_ring8.json'}", flush=True)
-            path = FOUND / "toy2d_ring8.json"
-        found = json.loads(path.read_text())
-        overrides = {k: v for k, v in overrides_from(found).items() if k not in ("seed", "data")}
-        if args.epochs:
-            overrides["num_epochs"] = args.epochs
-        try:
-            overrides.update(parse_set(args.set))
-            build_config(get_model("toy2d").defaults, {**overrides, "data": data})  # bad values: one line, now
-        except ConfigError as err:
-            sys.exit(f"error: {err}")
-        rows, start = [], time.perf_counter()
-        for seed in range(args.seeds):
-            rows.append(_train_toy(overrides, data, seed, "anchor"))
-            print(f"  {data} seed {seed}: modes {rows[-1]['modes_captured']:.0f}  "
-                  f"hq {rows[-1]['high_quality_pct']:.1f}%  spread {rows[-1]['mode_spread']:.2f}  "
-                  f"quality {rows[-1]['quality']:.3f}", flush=True)
-        elapsed = time.perf_counter() - start
-        _points_table(data, rows, elapsed, args.seeds, overrides["num_epochs"])
+    jobs = {data: _points_overrides(args, data) for data in args.data}
+    with _seed_pool(args.workers) as pool:  # every (mixture, seed) run at once, as many at a time as workers
+        futures = {data: [pool.submit(_train_toy, overrides, data, seed, "anchor") for seed in range(args.seeds)]
+                   for data, overrides in jobs.items()}
+        for data, runs in futures.items():
+            rows = [run.result() for run in runs]
+            for seed, row in enumerate(rows):
+                print(f"  {data} seed {seed}: modes {row['modes_captured']:.0f}  hq {row['high_quality_pct']:.1f}%  "
+                      f"spread {row['mode_spread']:.2f}  quality {row['quality']:.3f}  {row['train_s']:.0f}s",
+                      flush=True)
+            _points_table(data, rows, jobs[data]["num_epochs"], args.workers)
 
 
-def _points_table(data: str, rows: list[dict], elapsed: float, seeds: int, epochs: int) -> None:
+def _points_overrides(args: argparse.Namespace, data: str) -> dict:
+    """The config `points` trains on a mixture: its found config (or --config), with --epochs and --set applied."""
+    path = Path(args.config) if args.config else FOUND / f"toy2d_{data}.json"
+    if args.config and not path.is_file():
+        sys.exit(f"error: config not found: {path}")
+    if not path.is_file():  # no search of its own yet: the ring's found config, said so
+        print(f"{data}: no {path.name}; using {FOUND / 'toy2d_ring8.json'}", flush=True)
+        path = FOUND / "toy2d_ring8.json"
+    overrides = {k: v for k, v in overrides_from(json.loads(path.read_text())).items() if k not in ("seed", "data")}
+    if args.epochs:
+        overrides["num_epochs"] = args.epochs
+    try:
+        overrides.update(parse_set(args.set))
+        build_config(get_model("toy2d").defaults, {**overrides, "data": data})  # bad values: one line, now
+    except ConfigError as err:
+        sys.exit(f"error: {err}")
+    return overrides
+
+
+def _points_table(data: str, rows: list[dict], epochs: int, workers: int) -> None:
     modes = statistics.mean(r["modes_captured"] for r in rows)
     hq = statistics.mean(r["high_quality_pct"] for r in rows)
     kl = statistics.mean(r["reverse_kl"] for r in rows)
     spread = statistics.mean(r["mode_spread"] for r in rows)
+    seconds = statistics.mean(r["train_s"] for r in rows)
     real = _real_points(data)
     print(f"\n{data}: method | modes | high-quality % | reverse KL | mode spread")
     for name, m, h in PUBLISHED[data]:
         print(f"  {name:<22} | {m:>5} | {h:>5.1f} | | ")
-    print(f"  {'gantune toy2d (found)':<22} | {modes:>5.2f} | {hq:>5.1f} | {kl:.4f} | {spread:.2f}   mean of {seeds} "
-          f"seeds, {epochs} epochs, {elapsed / seeds:.0f}s CPU each")
+    print(f"  {'gantune toy2d (found)':<22} | {modes:>5.2f} | {hq:>5.1f} | {kl:.4f} | {spread:.2f}   mean of "
+          f"{len(rows)} seeds, {epochs} epochs, {seconds:.0f}s per seed on one CPU thread ({workers} at a time)")
     print(f"  {'real samples':<22} | {real['modes_captured']:>5.0f} | {real['high_quality_pct']:>5.1f} | "
           f"{real['reverse_kl']:.4f} | {real['mode_spread']:.2f}")
 
@@ -157,25 +180,36 @@ def stacked(args: argparse.Namespace) -> None:
     print(f"  training took {time.perf_counter() - start:.0f}s")
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
     s = sub.add_parser("search")
     s.add_argument("--data", default="ring8", choices=("ring8", "grid25"))
-    s.add_argument("--trials", type=int, default=24)
-    s.add_argument("--epochs", type=int, default=30)
+    s.add_argument("--trials", type=_positive, default=24)
+    s.add_argument("--epochs", type=_positive, default=30)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--startup", type=int, default=10, help="TPE's random trials before it models the results")
     s.add_argument("--objective", choices=("quality", "anchor"), default="quality",
                    help="quality (the sweep's), or anchor: modes captured x high-quality share (capped at 98.9%%)")
+    s.add_argument("--seeds-per-trial", type=_positive, default=1,
+                   help="train each trial with this many seeds (SEED, SEED+1, ...) and score their mean")
+    s.add_argument("--workers", type=_positive, default=2, help="processes training a trial's seeds at once")
     p = sub.add_parser("points")
-    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--seeds", type=_positive, default=5)
     p.add_argument("--data", nargs="+", default=["ring8", "grid25"], choices=("ring8", "grid25"))
-    p.add_argument("--epochs", type=int, help="train this long instead of the found config's NUM_EPOCHS")
+    p.add_argument("--epochs", type=_positive, help="train this long instead of the found config's NUM_EPOCHS")
     p.add_argument("--config", help="a config.json to train instead of search_spaces/found/toy2d_DATA.json")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key of that config")
+    p.add_argument("--workers", type=_positive, default=2, help="processes training seeds at once (one thread each)")
     k = sub.add_parser("stacked")
-    k.add_argument("--epochs", type=int, default=30)
+    k.add_argument("--epochs", type=_positive, default=30)
     k.add_argument("--samples", type=int, default=10000)
     args = parser.parse_args()
     torch.set_num_threads(1)

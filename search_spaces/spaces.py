@@ -150,7 +150,8 @@ WGAN_SPACE = MappingProxyType({
     "augment": uniform(0.0, 1.0),
 })
 
-# toy2d: the WGAN-GP knobs of the guides, plus the MLP's width and latent size (G and D widths together).
+# toy2d: the WGAN-GP knobs of the guides, plus the MLP's width and latent size (G and D widths together), and the
+# end-of-run cooldown (a mixture's last-epoch high-quality share swings 20+ points at constant rates).
 TOY2D_SPACE = MappingProxyType({
     "learning_rate_g": log_float(1e-4, 3e-3),
     "learning_rate_d": log_float(1e-4, 3e-3),
@@ -160,6 +161,7 @@ TOY2D_SPACE = MappingProxyType({
     "gen_feature_maps": choice(128, 256, 512),
     "latent_dim": choice(2, 8, 32),
     "ema_decay": choice(None, 0.9, 0.99),
+    "lr_cooldown": choice(0.0, 0.1, 0.2),
 })
 
 # The BCE models: guide 004's knobs (LR_D below LR_G, label smoothing 0.1-0.2, instance noise 0.05-0.1,
