@@ -63,16 +63,37 @@ def _seed_pool(workers: int) -> ProcessPoolExecutor:
                                initializer=torch.set_num_threads, initargs=(1,))
 
 
+def _start_points(data: str, refine: list[str]) -> list[dict]:
+    """The trials a search starts with. Without `refine`: the seed config, as the sweep does, then every found config
+    (this mixture's too). With it: this mixture's found config with each value of each named knob in turn, the
+    others kept (a coordinate step around what an earlier search found)."""
+    if not refine:
+        defaults = dataclasses.asdict(build_config(get_model("toy2d").defaults))
+        found = [overrides_from(json.loads(path.read_text())) for path in sorted(FOUND.glob("toy2d_*.json"))]
+        return [seed_point(TOY2D_SPACE, config) for config in (defaults, *found)]
+    path = FOUND / f"toy2d_{data}.json"
+    if not path.is_file():
+        sys.exit(f"error: --refine starts from {path}, which does not exist; run a search without --refine first")
+    incumbent = seed_point(TOY2D_SPACE, overrides_from(json.loads(path.read_text())))
+    points = [incumbent]
+    for key in refine:
+        param = TOY2D_SPACE.get(key.lower())
+        if param is None or param.kind == "float":
+            discrete = sorted(k.upper() for k, p in TOY2D_SPACE.items() if p.kind != "float")
+            sys.exit(f"error: --refine {key}: not a discrete knob of toy2d's space (choose from {', '.join(discrete)})")
+        values = param.choices if param.kind == "choice" else range(int(param.low), int(param.high) + 1)
+        points += [{**incumbent, key.lower(): v} for v in values if {**incumbent, key.lower(): v} not in points]
+    return points
+
+
 def search(args: argparse.Namespace) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=args.seed, n_startup_trials=args.startup)
     study = optuna.create_study(direction="maximize", sampler=sampler)
-    defaults = dataclasses.asdict(build_config(get_model("toy2d").defaults))
-    study.enqueue_trial(seed_point(TOY2D_SPACE, defaults))  # the seed config first, as the sweep does
-    for path in sorted(FOUND.glob("toy2d_*.json")):  # then what earlier searches found (this mixture's too)
-        study.enqueue_trial(seed_point(TOY2D_SPACE, overrides_from(json.loads(path.read_text()))))
+    for point in _start_points(args.data, args.refine):
+        study.enqueue_trial(point)
     seeds = [args.seed + i for i in range(args.seeds_per_trial)]
 
     def objective(trial: optuna.Trial) -> float:
@@ -201,6 +222,8 @@ def main() -> None:
     s.add_argument("--seeds-per-trial", type=_positive, default=1,
                    help="train each trial with this many seeds (SEED, SEED+1, ...) and score their mean")
     s.add_argument("--workers", type=_positive, default=2, help="processes training a trial's seeds at once")
+    s.add_argument("--refine", action="append", default=[], metavar="KEY",
+                   help="start from this mixture's found config with each value of KEY (a discrete knob) in turn")
     p = sub.add_parser("points")
     p.add_argument("--seeds", type=_positive, default=5)
     p.add_argument("--data", nargs="+", default=["ring8", "grid25"], choices=("ring8", "grid25"))

@@ -161,7 +161,7 @@ TOY2D_SPACE = MappingProxyType({
     "gen_feature_maps": choice(128, 256, 512),
     "latent_dim": choice(2, 8, 32),
     "ema_decay": choice(None, 0.9, 0.99),
-    "lr_cooldown": choice(0.0, 0.1, 0.2),
+    "lr_cooldown": choice(0.0, 0.1, 0.2, 0.4),
 })
 
 # The BCE models: guide 004's knobs (LR_D below LR_G, label smoothing 0.1-0.2, instance noise 0.05-0.1,
