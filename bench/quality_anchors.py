@@ -4,6 +4,7 @@
     python bench/quality_anchors.py search --data grid25 --trials 12 --epochs 100 --startup 4 [--seeds-per-trial 2]
     python bench/quality_anchors.py points --seeds 5 [--epochs N] [--set KEY=VALUE]  # ring8 and grid25 tables
     python bench/quality_anchors.py stacked                             # Stacked digits: real row vs wgan_small
+    python bench/quality_anchors.py bridges runs/anchors/anchor-grid25-s*   # where the off-mode samples lie
 
 `search` runs a seeded Optuna TPE study (maximising `quality`) over the toy2d space in search_spaces/spaces.py,
 starting from the seed config and every found config (this mixture's too), and writes the best config to
@@ -33,10 +34,10 @@ from search_spaces.spaces import TOY2D_SPACE, seed_point, suggest, tie  # noqa: 
 from trainables.config import build_config, overrides_from, parse_set, write_config  # noqa: E402
 from trainables.data import load_dataset, to_float  # noqa: E402
 from trainables.data import points as points_data  # noqa: E402
-from trainables.errors import ConfigError  # noqa: E402
-from trainables.quality import reference, score  # noqa: E402
+from trainables.errors import ConfigError, GantuneError  # noqa: E402
+from trainables.quality import HIGH_QUALITY_SIGMAS, QualityReference, generate, reference, score  # noqa: E402
 from trainables.registry import get_model, preset_overrides  # noqa: E402
-from trainables.run import train  # noqa: E402
+from trainables.run import load_run, train  # noqa: E402
 
 FOUND = Path(__file__).resolve().parents[1] / "search_spaces" / "found"
 RUNS = Path("runs") / "anchors"
@@ -201,6 +202,46 @@ def stacked(args: argparse.Namespace) -> None:
     print(f"  training took {time.perf_counter() - start:.0f}s")
 
 
+def bridges(args: argparse.Namespace) -> None:
+    """Where a mixture run's samples outside 3 sigma lie: between two neighbouring modes (the generator's
+    transitions), or elsewhere; and how tight the modes are. For the EMA generator and the raw one."""
+    trainers = {}
+    for root in args.runs:
+        try:
+            trainers[Path(root).name], _ = load_run(Path(root))
+        except GantuneError as err:
+            sys.exit(f"error: {err}")
+        if trainers[Path(root).name].cfg.model != "toy2d":
+            sys.exit(f"error: {root} is not a toy2d run; bridges reads toy2d runs on ring8 or grid25")
+    print(f"{args.samples} samples per generator; sigma = the mixture's per-mode std")
+    print("run | generator | high-quality % | within 1 sigma % | outside 3 sigma % | their median sigma | "
+          "with a 2nd mode within one spacing % | (nearest, 2nd) mode pairs among them | largest pair %")
+    for name, trainer in trainers.items():
+        nets = {"ema": trainer.ema.model} if trainer.ema is not None else {}
+        for kind, net in {**nets, "raw": trainer.generator}.items():
+            row = _bridge_row(generate(net, trainer.cfg.latent_dim, args.samples, seed=trainer.cfg.seed + 1),
+                              trainer.quality_reference)
+            print(f"{name} | {kind} | " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row),
+                  flush=True)
+
+
+def _bridge_row(points: torch.Tensor, ref: QualityReference) -> tuple:
+    dist = torch.cdist(points, ref.centres)
+    two = dist.topk(2, dim=1, largest=False)
+    sigmas = two.values[:, 0] / ref.mode_std
+    off = sigmas >= HIGH_QUALITY_SIGMAS
+    centre_gaps = torch.cdist(ref.centres, ref.centres)
+    spacing = float(centre_gaps[centre_gaps > 0].min())
+    between = off & (two.values[:, 1] <= spacing * 1.01)
+    pairs = torch.sort(two.indices[off], dim=1).values
+    _, counts = torch.unique(pairs, dim=0, return_counts=True)
+    pct = 100.0 / len(points)
+    return (pct * float((~off).sum()), pct * float((sigmas < 1).sum()), pct * float(off.sum()),
+            float(sigmas[off].median()) if off.any() else float("nan"),
+            100.0 * float(between.sum()) / max(int(off.sum()), 1), len(counts),
+            pct * float(counts.max()) if len(counts) else 0.0)
+
+
 def _positive(text: str) -> int:
     """An argparse type: a whole number of at least 1."""
     if not text.isdigit() or int(text) < 1:
@@ -234,9 +275,12 @@ def main() -> None:
     k = sub.add_parser("stacked")
     k.add_argument("--epochs", type=_positive, default=30)
     k.add_argument("--samples", type=int, default=10000)
+    b = sub.add_parser("bridges", help="where a toy2d run's off-mode samples lie")
+    b.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    b.add_argument("--samples", type=_positive, default=20000)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    {"search": search, "points": points, "stacked": stacked}[args.what](args)
+    {"search": search, "points": points, "stacked": stacked, "bridges": bridges}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -55,9 +55,9 @@ def latest_checkpoint(root: Path) -> Path:
     return found[-1]
 
 
-def evaluate(root: Path, checkpoint: Path | None = None, n_samples: int | None = None,
-             device: torch.device | None = None) -> dict[str, Any]:
-    """Quality metrics of a run's latest (or the named) checkpoint against the data it trained on."""
+def load_run(root: Path, checkpoint: Path | None = None, device: torch.device | None = None
+             ) -> tuple[Trainer, Path]:
+    """A trainer holding a run's latest (or the named) checkpoint's weights, on the data it trained on."""
     if not root.is_dir():
         raise CheckpointError(f"run directory not found: {root}")
     path = checkpoint if checkpoint is not None else latest_checkpoint(root)
@@ -67,6 +67,14 @@ def evaluate(root: Path, checkpoint: Path | None = None, n_samples: int | None =
     data = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.seed, cfg.dataset_size)
     trainer = Trainer(cfg, data, placement(cfg, device, data.kind == "image"))
     trainer.load_weights(state)
+    return trainer, path
+
+
+def evaluate(root: Path, checkpoint: Path | None = None, n_samples: int | None = None,
+             device: torch.device | None = None) -> dict[str, Any]:
+    """Quality metrics of a run's latest (or the named) checkpoint against the data it trained on."""
+    trainer, path = load_run(root, checkpoint, device)
+    cfg = trainer.cfg
     metrics = trainer.quality(n_samples)
     ref = trainer.quality_reference
     out: dict[str, Any] = {"run": str(root), "checkpoint": str(path), "model": cfg.model, "data": cfg.data,
