@@ -55,8 +55,9 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _serve(command: list[str], url: str, db: Path) -> int:
-    # `kill` (SIGTERM) or a closed terminal (SIGHUP) stops the server as Ctrl-C does, instead of orphaning it
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    # `kill` (SIGTERM) or a closed terminal (SIGHUP) stops the server as Ctrl-C does, instead of orphaning it; and
+    # Ctrl-C (SIGINT) itself even when started from a background job, which inherits SIGINT ignored
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
     log = tempfile.TemporaryFile("w+")  # the server's chatter: shown only if it fails to start
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # GenAI job workers gantune never uses
