@@ -34,8 +34,8 @@ from search_spaces.spaces import TOY2D_SPACE, seed_point, suggest, tie  # noqa: 
 from trainables.config import build_config, overrides_from, parse_set, write_config  # noqa: E402
 from trainables.data import load_dataset, to_float  # noqa: E402
 from trainables.data import points as points_data  # noqa: E402
-from trainables.errors import ConfigError, GantuneError  # noqa: E402
-from trainables.quality import HIGH_QUALITY_SIGMAS, QualityReference, generate, reference, score  # noqa: E402
+from trainables.errors import GantuneError  # noqa: E402
+from trainables.quality import HIGH_QUALITY_SIGMAS, NEAREST_K, QualityReference, generate, reference, score  # noqa: E402
 from trainables.registry import get_model, preset_overrides  # noqa: E402
 from trainables.run import load_run, train  # noqa: E402
 
@@ -83,7 +83,10 @@ def _start_points(data: str, refine: list[str]) -> list[dict]:
             discrete = sorted(k.upper() for k, p in TOY2D_SPACE.items() if p.kind != "float")
             sys.exit(f"error: --refine {key}: not a discrete knob of toy2d's space (choose from {', '.join(discrete)})")
         values = param.choices if param.kind == "choice" else range(int(param.low), int(param.high) + 1)
-        points += [{**incumbent, key.lower(): v} for v in values if {**incumbent, key.lower(): v} not in points]
+        for value in values:
+            point = {**incumbent, key.lower(): value}
+            if point not in points:
+                points.append(point)
     return points
 
 
@@ -154,11 +157,8 @@ def _points_overrides(args: argparse.Namespace, data: str) -> dict:
     overrides = {k: v for k, v in overrides_from(json.loads(path.read_text())).items() if k not in ("seed", "data")}
     if args.epochs:
         overrides["num_epochs"] = args.epochs
-    try:
-        overrides.update(parse_set(args.set))
-        build_config(get_model("toy2d").defaults, {**overrides, "data": data})  # bad values: one line, now
-    except ConfigError as err:
-        sys.exit(f"error: {err}")
+    overrides.update(parse_set(args.set))
+    build_config(get_model("toy2d").defaults, {**overrides, "data": data})  # bad values: one line, before training
     return overrides
 
 
@@ -184,6 +184,8 @@ def _real_points(data: str) -> dict[str, float]:
 
 
 def stacked(args: argparse.Namespace) -> None:
+    if args.samples < 2 * NEAREST_K:
+        sys.exit(f"error: --samples {args.samples}: the quality metrics need at least {2 * NEAREST_K} samples")
     ref_data = load_dataset("stacked_digits", 32, 3, seed=0)
     ref = reference(ref_data)
     held_out = load_dataset("stacked_digits", 32, 3, seed=1, size=args.samples)
@@ -207,10 +209,7 @@ def bridges(args: argparse.Namespace) -> None:
     transitions), or elsewhere; and how tight the modes are. For the EMA generator and the raw one."""
     trainers = {}
     for root in args.runs:
-        try:
-            trainers[Path(root).name], _ = load_run(Path(root))
-        except GantuneError as err:
-            sys.exit(f"error: {err}")
+        trainers[Path(root).name], _ = load_run(Path(root))
         if trainers[Path(root).name].cfg.model != "toy2d":
             sys.exit(f"error: {root} is not a toy2d run; bridges reads toy2d runs on ring8 or grid25")
     print(f"{args.samples} samples per generator; sigma = the mixture's per-mode std")
@@ -274,13 +273,16 @@ def main() -> None:
     p.add_argument("--workers", type=_positive, default=2, help="processes training seeds at once (one thread each)")
     k = sub.add_parser("stacked")
     k.add_argument("--epochs", type=_positive, default=30)
-    k.add_argument("--samples", type=int, default=10000)
+    k.add_argument("--samples", type=_positive, default=10000)
     b = sub.add_parser("bridges", help="where a toy2d run's off-mode samples lie")
     b.add_argument("runs", nargs="+", metavar="RUN_DIR")
     b.add_argument("--samples", type=_positive, default=20000)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    {"search": search, "points": points, "stacked": stacked, "bridges": bridges}[args.what](args)
+    try:
+        {"search": search, "points": points, "stacked": stacked, "bridges": bridges}[args.what](args)
+    except GantuneError as err:  # a bad --set, run directory or sample count: one line, not a traceback
+        sys.exit(f"error: {err}")
 
 
 if __name__ == "__main__":
