@@ -192,3 +192,44 @@ def test_reads_a_real_gantune_run(tmp_path):
     assert log.frame["epoch"].tolist() == [0, 1]
     assert "collapse_score" in log.frame.columns
     assert [e for e, _ in find_checkpoints(tmp_path / "run")] == [0, 1]
+
+
+def test_comment_lines_and_semicolons(tmp_path):
+    text = "# run 7, lr 1e-4\n# seed 3\nEpoch;Loss_D;Loss_G;D(x);D(G(z))\n1;1,38;0,69;0,51;0,49\n# resumed\n2;1,2;0,8;0,6;0,4\n"
+    log = read_run(write(tmp_path / "dcgan.txt", text))
+    assert list(log.frame.columns) == ["epoch", "d_loss", "g_loss", "d_real", "d_fake"]
+    assert log.frame["epoch"].tolist() == [1, 2] and log.frame["d_loss"].tolist() == [1.38, 1.2]
+    assert log.family == "bce"
+
+
+@pytest.mark.parametrize("header, canonical", [
+    ("iter,lossD,lossG,wasserstein,gradient_penalty", ["epoch", "d_loss", "g_loss", "w_dist", "gp"]),
+    ("epoch\tdisc_loss\tgen_loss\tD_acc\tG_acc", ["epoch", "d_loss", "g_loss", "d_acc", "g_acc"]),
+    ("Step,critic_loss,generator_loss,W_distance,grad_norm", ["epoch", "d_loss", "g_loss", "w_dist", "grad_norm"]),
+])
+def test_column_spellings_of_other_trainers(tmp_path, header, canonical):
+    sep = "\t" if "\t" in header else ","
+    rows = sep.join(["0"] + ["0.5"] * (len(canonical) - 1)) + "\n" + sep.join(["1"] + ["0.25"] * (len(canonical) - 1))
+    log = read_run(write(tmp_path / "log.tsv", header + "\n" + rows + "\n"))
+    assert list(log.frame.columns) == canonical
+
+
+def test_percent_signs_in_accuracy_cells(tmp_path):
+    log = read_run(write(tmp_path / "a.csv", "epoch,d_loss,g_loss,d_acc\n0,0.7,0.7,55%\n1,0.69,0.7,50.5%\n"))
+    assert log.frame["d_acc"].tolist() == pytest.approx([0.55, 0.505])
+
+
+def test_printed_lines_with_named_values(tmp_path):
+    text = ("Starting training\n"
+            "Epoch 1/3 - d_loss: 0.70 - g_loss: 0.71 - D(x): 0.52 - D(G(z)): 0.40\n"
+            "[2/3][1/2] Loss_D: 1.0 Loss_G: 0.8 D(x): 0.6 D(G(z)): 0.3\n"
+            "[2/3][2/2] Loss_D: 2.0 Loss_G: 1.2 D(x): 0.8 D(G(z)): 0.1\n")
+    log = read_run(write(tmp_path / "train.log", text))
+    assert log.format == "printed"
+    assert log.frame["epoch"].tolist() == [1, 2]
+    assert log.frame["d_loss"].tolist() == pytest.approx([0.7, 1.5])  # the epoch's batches averaged
+    assert log.frame["d_fake"].tolist() == pytest.approx([0.4, 0.2])
+
+
+def test_a_file_of_comments_only_is_refused(tmp_path):
+    assert "only comment lines" in error_of(write(tmp_path / "c.csv", "# nothing yet\n# still nothing\n"))

@@ -23,14 +23,33 @@ LOSS_FILE = "losses.csv"
 BINARY_PROBE = 4096
 HEADER_SHOWN = 80
 
-ALIASES = {
-    "dloss": "d_loss", "loss_d": "d_loss", "discriminator_loss": "d_loss", "critic_loss": "d_loss",
-    "gloss": "g_loss", "loss_g": "g_loss", "generator_loss": "g_loss",
+# Column names as trainers spell them, keyed by the name lower-cased with everything but letters and digits removed
+# ("Loss_D", "lossD" and "loss-d" are all "lossd"); the value is gantune's canonical name.
+_SPELLINGS = {
+    "d_loss": ("dloss", "lossd", "discloss", "lossdisc", "discriminatorloss", "lossdiscriminator", "criticloss",
+               "losscritic", "closs", "lossc", "errd", "dcost", "dlosstotal", "totaldloss"),
+    "g_loss": ("gloss", "lossg", "genloss", "lossgen", "generatorloss", "lossgenerator", "errg", "gcost"),
+    "d_real": ("dreal", "dx", "drealmean", "realscore", "scorereal", "dofx", "dxreal", "realout", "dout_real"),
+    "d_fake": ("dfake", "dgz", "dgz1", "dfakemean", "fakescore", "scorefake", "dgzfake", "fakeout"),
+    "w_dist": ("wdist", "wasserstein", "wassersteindistance", "wdistance", "emdistance", "wassersteinestimate",
+               "wass", "wd", "westimate"),
+    "gp": ("gp", "gradientpenalty", "gradpenalty", "penalty", "lossgp", "gploss"),
+    "grad_norm": ("gradnorm", "gradientnorm", "criticgradnorm", "dgradnorm"),
+    "d_acc": ("dacc", "accd", "discacc", "daccuracy", "accuracyd", "discriminatoraccuracy", "criticacc",
+              "acc", "accuracy"),
+    "g_acc": ("gacc", "accg", "genacc", "gaccuracy", "accuracyg", "generatoraccuracy"),
+    "d_acc_real": ("daccreal", "realacc", "accreal", "daccr"),
+    "d_acc_fake": ("daccfake", "fakeacc", "accfake", "daccf"),
+    "d_loss_real": ("dlossreal", "lossdreal", "reallossd", "dreallossmean", "lossreal", "realloss"),
+    "d_loss_fake": ("dlossfake", "lossdfake", "fakelossd", "lossfake", "fakeloss"),
 }
-EPOCH_ALIASES = ("iteration", "iter", "step")
+ALIASES = {spelling: name for name, spellings in _SPELLINGS.items() for spelling in spellings}
+EPOCH_ALIASES = ("epochs", "ep", "iteration", "iter", "it", "step")
+WGAN_COLUMNS = ("gp", "w_dist", "grad_norm")
 PROBS_COLUMNS = frozenset({"epoch", "d_loss", "g_loss", "d_real", "d_fake"})
 DELIMITERS = (",", ";", "\t")
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
+COMMENT = "#"
 
 _NUM = r"[-+]?(?:nan|inf(?:inity)?|\d+\.?\d*(?:e[-+]?\d+)?|\.\d+(?:e[-+]?\d+)?)"
 _PCT = rf"({_NUM})\s*%?"
@@ -87,7 +106,10 @@ def find_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
 
 
 def infer_family(frame: pd.DataFrame) -> str:
-    """"bce" when the log has accuracies, D probabilities or only non-negative losses; else "wgan"."""
+    """"wgan" when the log has a penalty, Wasserstein or gradient-norm column; "bce" when it has accuracies, D
+    probabilities or only non-negative losses; else "wgan"."""
+    if any(c in frame and frame[c].notna().any() for c in WGAN_COLUMNS):
+        return "wgan"
     if any(c in frame for c in ("d_acc", "g_acc")):
         return "bce"
     d_loss = _finite(frame, "d_loss")
@@ -142,7 +164,9 @@ def _read_text(source: Path) -> str:
 
 
 def _parse(text: str, source: Path) -> tuple[pd.DataFrame, str]:
-    lines = text.splitlines()
+    lines = ["" if line.lstrip().startswith(COMMENT) else line for line in text.splitlines()]
+    if not any(line.strip() for line in lines):
+        raise LogError(f"{source} holds only comment lines")
     header_at = next(i for i, line in enumerate(lines) if line.strip())
     header = lines[header_at].strip()
     delimiter = _delimiter(header)
@@ -152,6 +176,9 @@ def _parse(text: str, source: Path) -> tuple[pd.DataFrame, str]:
     parsed = _parse_lines(lines)
     if parsed is not None:
         return parsed, "bce_lines"
+    parsed = _parse_pairs(lines)
+    if parsed is not None:
+        return parsed, "printed"
     shown = header if len(header) <= HEADER_SHOWN else header[:HEADER_SHOWN] + "..."
     raise LogError(f"{source} has no loss columns (expected epoch,d_loss,g_loss or one of the BCE formats); "
                    f"header: {shown}")
@@ -170,13 +197,19 @@ def _split_header(header: str, delimiter: str) -> list[str]:
 
 def _canonical(names: list[str]) -> list[str]:
     lowered = [n.lower() for n in names]
+    keys = [_key(n) for n in names]
     out = []
-    for name in lowered:
-        target = ALIASES.get(name, name)
-        if name in EPOCH_ALIASES and "epoch" not in lowered:
+    for name, key in zip(lowered, keys):
+        target = ALIASES.get(key, name)
+        if key in EPOCH_ALIASES + ("epoch",) and "epoch" not in keys:
             target = "epoch"
         out.append(name if target != name and target in lowered + out else target)
     return out
+
+
+def _key(name: str) -> str:
+    """A column name reduced to its lower-case letters and digits: "Loss_D", "loss-D" and "lossD" are "lossd"."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 def _parse_table(lines: list[str], header_at: int, delimiter: str, columns: list[str],
@@ -227,7 +260,9 @@ def _to_floats(column: pd.Series) -> pd.Series | None:
 
 
 def _to_float(value: str) -> float:
-    text = str(value).strip()
+    text = str(value).strip().removesuffix("%").strip()
+    if text.count(",") == 1 and "." not in text:  # a decimal comma ("0,69" in a ;-separated table)
+        text = text.replace(",", ".")
     return math.nan if text == "" else float(text)
 
 
@@ -263,6 +298,36 @@ def _parse_lines(lines: list[str]) -> pd.DataFrame | None:
         return None
     frame = pd.DataFrame([[float(v) for v in row] for row in rows], columns=list(LINE_COLUMNS))
     return _scale_percent(frame.assign(epoch=frame["epoch"].astype("int64")))
+
+
+_PAIR_RE = re.compile(rf"([A-Za-z][\w()\[\]/.-]*(?: [A-Za-z][\w()]*)?)\s*[:=]\s*\(?({_NUM})\s*%?", re.IGNORECASE)
+_EPOCH_RE = re.compile(r"(?:epoch|iter(?:ation)?|step)\s*[:=#]?\s*\[?\s*(\d+)|^\s*\[\s*(\d+)\s*/\s*\d+\s*\]",
+                       re.IGNORECASE)
+
+
+def _parse_pairs(lines: list[str]) -> pd.DataFrame | None:
+    """Printed lines such as `Epoch 3/50 - d_loss: 0.69 - g_loss: 0.71 - D(x): 0.52`: one row per line that names
+    both losses; the epoch from the line (`Epoch 3`, `[3/50]`), else the row's position."""
+    rows = [row for row in map(_pairs_of, lines) if row and "d_loss" in row and "g_loss" in row]
+    if not rows:
+        return None
+    frame = pd.DataFrame(rows).astype(float)
+    if "epoch" not in frame or frame["epoch"].isna().any():
+        frame["epoch"] = np.arange(len(frame), dtype=float)
+    frame = frame.groupby("epoch", sort=False).mean().reset_index()  # per-batch lines: the epoch's mean
+    return _scale_percent(frame.assign(epoch=frame["epoch"].astype("int64")))
+
+
+def _pairs_of(line: str) -> dict[str, float]:
+    row: dict[str, float] = {}
+    epoch = _EPOCH_RE.search(line)
+    if epoch:
+        row["epoch"] = float(epoch.group(1) or epoch.group(2))
+    for name, value in _PAIR_RE.findall(line):
+        key = _key(name)
+        canonical = ALIASES.get(key, "epoch" if key in EPOCH_ALIASES + ("epoch",) else name.lower())
+        row.setdefault(canonical, float(value))
+    return row
 
 
 def _scale_percent(frame: pd.DataFrame) -> pd.DataFrame:
