@@ -195,7 +195,8 @@ def test_reads_a_real_gantune_run(tmp_path):
 
 
 def test_comment_lines_and_semicolons(tmp_path):
-    text = "# run 7, lr 1e-4\n# seed 3\nEpoch;Loss_D;Loss_G;D(x);D(G(z))\n1;1,38;0,69;0,51;0,49\n# resumed\n2;1,2;0,8;0,6;0,4\n"
+    text = ("# run 7, lr 1e-4\n# seed 3\nEpoch;Loss_D;Loss_G;D(x);D(G(z))\n1;1,38;0,69;0,51;0,49\n"
+            "# resumed\n2;1,2;0,8;0,6;0,4\n")
     log = read_run(write(tmp_path / "dcgan.txt", text))
     assert list(log.frame.columns) == ["epoch", "d_loss", "g_loss", "d_real", "d_fake"]
     assert log.frame["epoch"].tolist() == [1, 2] and log.frame["d_loss"].tolist() == [1.38, 1.2]
