@@ -1,0 +1,124 @@
+"""Generate a labelled corpus of GAN training logs with the independent reference trainer in bench/refgan.
+
+    python bench/make_corpus.py --set dev            # all dev runs (skips those already in the manifest)
+    python bench/make_corpus.py --set held --list    # the run specs only
+    python bench/make_corpus.py --set dev --only NAME [--force]
+
+Each run writes bench/data/corpus/<set>/<name>.<csv|tsv|txt> (the log, in one of refgan.layouts' layouts),
+<name>.samples.csv (the per-epoch sample trace) and its manifest.json entry. Labels come from the sample trace and
+the critic probe (refgan.labels), never from the config meant to provoke them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from refgan.config import RunConfig  # noqa: E402
+from refgan.data import load  # noqa: E402
+from refgan.labels import label_run  # noqa: E402
+from refgan.layouts import BY_NAME, LAYOUTS, write_log  # noqa: E402
+from refgan.recipes import RECIPES, plan  # noqa: E402
+from refgan.train import train  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent / "data" / "corpus"
+SETS = {"dev": (1, 60), "held": (2, 45)}  # rng seed, number of runs
+
+
+def write_trace(path: Path, trace: list[dict]) -> None:
+    keys = sorted({k for row in trace for k in row}, key=lambda k: (k != "epoch", k))
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, keys, restval="")
+        writer.writeheader()
+        for row in trace:
+            writer.writerow({k: (f"{v:.5g}" if isinstance(v, float) else v) for k, v in row.items()})
+
+
+def run_one(out: Path, name: str, recipe: str, cfg: RunConfig, layout_name: str) -> dict:
+    data = load(cfg.data, cfg.data_std, cfg.n_data, cfg.seed)
+    logs, trace = train(cfg, data)
+    layout = BY_NAME[layout_name]
+    write_log(out / f"{name}.{layout.ext}", layout, logs)
+    write_trace(out / f"{name}.samples.csv", trace)
+    result = label_run(logs, trace)
+    onset = result["onset"]
+    return {
+        "label": result["label"],
+        "onset": onset,
+        "onset_logged": None if onset is None else onset + layout.base,
+        "clear": result["clear"],
+        "family": cfg.loss,
+        "data": cfg.data,
+        "layout": layout_name,
+        "log": f"{name}.{layout.ext}",
+        "recipe": recipe,
+        "intended": RECIPES[recipe][0],
+        "config": asdict(cfg),
+        "why": result["why"],
+    }
+
+
+def summary(manifests: dict[str, dict]) -> str:
+    labels = sorted({e["label"] for m in manifests.values() for e in m.values()})
+    lines = [f"{'label':24}" + "".join(f"{s:>14}" for s in manifests)]
+    for label in labels:
+        cells = []
+        for m in manifests.values():
+            hits = [e for e in m.values() if e["label"] == label]
+            cells.append(f"{len(hits):>5} ({sum(e['clear'] for e in hits)} clear)")
+        lines.append(f"{label:24}" + "".join(f"{c:>14}" for c in cells))
+    return "\n".join(lines)
+
+
+def load_manifest(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", choices=sorted(SETS), required=True)
+    parser.add_argument("--only", help="run just this spec")
+    parser.add_argument("--list", action="store_true", help="list the run specs and exit")
+    parser.add_argument("--force", action="store_true", help="rerun specs already in the manifest")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    seed, count = SETS[args.set]
+    specs = plan(random.Random(seed), count, [layout for layout in LAYOUTS], seed_base=1000 * seed)
+    if args.list:
+        for name, recipe, cfg, layout in specs:
+            print(name, recipe, layout, cfg)
+        return
+    generate(args, specs)
+
+
+def generate(args, specs) -> None:
+    out = ROOT / args.set
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path = out / "manifest.json"
+    manifest = load_manifest(manifest_path)
+    start = time.time()
+    for name, recipe, cfg, layout in specs:
+        if (args.only and name != args.only) or (name in manifest and not args.force and not args.only):
+            continue
+        t0 = time.time()
+        manifest[name] = run_one(out, name, recipe, cfg, layout)
+        manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        entry = manifest[name]
+        print(f"{name:32} {entry['label']:24} clear={entry['clear']!s:5} {time.time() - t0:5.1f}s", flush=True)
+    print(f"total {time.time() - start:.0f}s")
+    manifests = {s: load_manifest(ROOT / s / "manifest.json") for s in SETS}
+    print(summary({s: m for s, m in manifests.items() if m}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Ground-truth labels from a run's sample trace (and its log's losses), never from its config.
+
+Rules, in order: diverged (non-finite or |loss| > 1e4, or non-finite samples); healthy (good tail samples, not
+oscillating); unstable (fixed-noise samples jump between epochs); discriminator_dominant (poor, stable samples that
+the critic separates); mode_collapse (collapsed samples the critic does not separate); generator_dominant (poor, not
+collapsed, the critic failing). A run is `clear` when moving every threshold by its slack either way keeps its label.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+# threshold: (value, slack)
+TH = {
+    "shift": (0.3, 0.05),  # median per-epoch movement of the fixed-noise samples / data scale
+    "auc_dd": (0.9, 0.03),
+    "auc_mc": (0.75, 0.05),
+    "auc_gd": (0.6, 0.05),
+    "gap_gd": (0.0, 0.05),
+    "gap_sep": (0.25, 0.05),  # the critic separates only with AUC >= auc_dd and a mean score gap >= this
+    "collapse": (0.25, 0.05),  # diversity (mean pairwise distance of fakes / of reals)
+    "modes": (0.875, 0.1),  # share of 2-D modes captured
+    "hq": (0.4, 0.08),  # share of 2-D samples within 3 std of a mode
+    "img_div": (0.5, 0.08),
+    "classes": (5, 1),
+    "near": (0.6, 0.08),  # nearest-real distance / its value before training
+}
+
+
+def th(name: str, s: int) -> float:
+    value, slack = TH[name]
+    return value + s * slack
+
+
+def good(row: dict, s: int, near0: float) -> bool:
+    if "modes" in row:
+        return row["modes"] >= th("modes", s) * row["n_modes"] - 1e-9 and row["hq"] >= th("hq", s)
+    near_ok = row["near_real"] <= th("near", s) * near0
+    return row["diversity"] >= th("img_div", s) and row["classes"] >= th("classes", s) and near_ok
+
+
+def collapsed(row: dict, s: int) -> bool:
+    return row["diversity"] < th("collapse", s) or ("modes" in row and row["modes"] <= 1 and row["hq"] > 0.1)
+
+
+def separates(row: dict, s: int) -> bool:
+    return row["auc"] >= th("auc_dd", s) and row["gap"] >= th("gap_sep", s)
+
+
+def verdict(row: dict, s: int, near0: float) -> tuple[str, bool]:
+    """(label, matched a rule) for one row of (tail-median) statistics."""
+    if row["shift"] > th("shift", s):
+        return "unstable", True
+    if good(row, s, near0):
+        return "healthy", True
+    if separates(row, s):
+        return "discriminator_dominant", True
+    if collapsed(row, s):
+        return "mode_collapse", row["auc"] < th("auc_mc", s) or row["gap"] < th("gap_sep", s)
+    if row["auc"] <= th("auc_gd", s) and row["gap"] <= th("gap_gd", s):
+        return "generator_dominant", True
+    return ("discriminator_dominant" if row["auc"] >= th("auc_mc", 0) else "generator_dominant"), False
+
+
+FAILING = {
+    "unstable": lambda row, near0: row["shift"] > th("shift", 0),
+    "discriminator_dominant": lambda row, near0: not good(row, 0, near0) and separates(row, 0),
+    "mode_collapse": lambda row, near0: collapsed(row, 0) and not separates(row, 0),
+    "generator_dominant": lambda row, near0: not good(row, 0, near0) and row["auc"] <= th("auc_gd", 0),
+}
+
+
+def diverged_at(logs: list[dict], trace: list[dict]) -> int | None:
+    """First epoch index with a non-finite or huge loss, or non-finite samples."""
+    for i, (log, row) in enumerate(zip(logs, trace[1:])):
+        losses = [log[k] for k in ("d_loss", "g_loss")]
+        if not row["finite"] or any(not math.isfinite(v) or abs(v) > 1e4 for v in losses):
+            return i
+    return None
+
+
+def tail_medians(rows: list[dict]) -> dict:
+    tail = rows[-max(3, len(rows) // 4) :]
+    return {key: statistics.median(r[key] for r in tail) for key in tail[0] if key != "epoch"}
+
+
+def onset(label: str, rows: list[dict], near0: float) -> int:
+    """First epoch from which the failure holds on >= 80% of the remaining epochs (else the tail's start)."""
+    holds = [FAILING[label](row, near0) for row in rows]
+    for i, ok in enumerate(holds):
+        if ok and sum(holds[i:]) >= 0.8 * (len(holds) - i):
+            return i
+    return len(rows) - max(3, len(rows) // 4)
+
+
+def why(label: str, med: dict) -> str:
+    if "modes" in med:
+        quality = f"{med['modes']:.0f}/{med['n_modes']} modes, {med['hq']:.0%} of samples near a mode"
+    else:
+        quality = f"{med['classes']:.0f} digit classes, nearest-real distance {med['near_real']:.2f} of data scale"
+    return (
+        f"{label}: over the last quarter (medians) {quality}, diversity {med['diversity']:.2f} of real, "
+        f"fixed-noise shift {med['shift']:.2f} of data scale per epoch, "
+        f"critic AUC {med['auc']:.2f} (gap {med['gap']:.2f})."
+    )
+
+
+def label_run(logs: list[dict], trace: list[dict]) -> dict:
+    """{"label", "onset" (epoch index from 0, or None), "clear", "why", "tail"} for one run."""
+    bad = diverged_at(logs, trace)
+    if bad is not None:
+        return {
+            "label": "diverged",
+            "onset": bad,
+            "clear": True,
+            "why": f"diverged: non-finite or huge loss or samples from epoch {bad}.",
+            "tail": {},
+        }
+    near0 = trace[0].get("near_real", 1.0)
+    rows = trace[1:]
+    med = tail_medians(rows)
+    verdicts = [verdict(med, s, near0) for s in (-1, 0, 1)]
+    label, matched = verdicts[1]
+    clear = matched and all(v[0] == label for v in verdicts)
+    start = None if label == "healthy" else onset(label, rows, near0)
+    return {"label": label, "onset": start, "clear": clear, "why": why(label, med), "tail": med}
