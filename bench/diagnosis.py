@@ -20,14 +20,19 @@ guide 000's broken config (the critic dominates from the start; its W estimate c
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tuner.diagnosis import LABELS, Diagnosis  # noqa: E402  (the pure core: no torch, Ray or MLflow)
+
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "diagnosis"
+BENCH_CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
 BASE = {"dataset_size": 2000, "num_epochs": 30, "quality_every": 0}
 DIVERGE = {"learning_rate_d": 0.5, "learning_rate_g": 0.5, "lambda_gp": 0.0}
 # guide 001 1: "both losses oscillate wildly: learning rate too high or LAMBDA_GP too low"
@@ -102,41 +107,137 @@ def make() -> None:
     (CORPUS / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 
-def score() -> dict:
-    """{name: (true label, predicted label, true onset, predicted onset)} over the corpus."""
+CORPORA = {"gantune": CORPUS, "dev": BENCH_CORPUS / "dev", "held": BENCH_CORPUS / "held"}
+FIT_ON = ("gantune", "dev")  # the calibration is fitted on these; "held" is never tuned on
+BINS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0001)
+
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """One run of a corpus: its true label and onset, and what the diagnosis said."""
+
+    name: str
+    truth: str
+    onset: int | None
+    clear: bool
+    found: Diagnosis
+
+    @property
+    def right(self) -> bool:
+        return self.found.label == self.truth
+
+
+def log_path(folder: Path, name: str) -> Path:
+    """A run's log: NAME.csv, else the one NAME.* that is not its sample trace."""
+    if (folder / f"{name}.csv").is_file():
+        return folder / f"{name}.csv"
+    found = [p for p in folder.glob(f"{name}.*") if not p.name.endswith(".samples.csv")]
+    if len(found) != 1:
+        raise SystemExit(f"{folder}: no single log for run {name!r} (found {[p.name for p in found]})")
+    return found[0]
+
+
+def score(folder: Path) -> list[Call]:
+    """Every run of a corpus folder (a manifest.json beside the logs) diagnosed from its log alone."""
     from tuner.diagnosis import diagnose
     from tuner.logs import read_run
 
-    manifest = json.loads((CORPUS / "manifest.json").read_text())
-    out = {}
-    for name, truth in manifest.items():
-        run = read_run(CORPUS / f"{name}.csv")
-        found = diagnose(run.frame, run.family)
-        out[name] = (truth["label"], found.label, truth["onset"], found.onset_epoch)
-    return out
+    manifest_file = folder / "manifest.json"
+    if not manifest_file.is_file():
+        raise SystemExit(f"{folder}: no manifest.json (make the corpus first: bench/make_corpus.py)")
+    calls = []
+    for name, truth in sorted(json.loads(manifest_file.read_text()).items()):
+        run = read_run(log_path(folder, name))
+        calls.append(Call(name, truth["label"], truth.get("onset"), truth.get("clear", True),
+                          diagnose(run.frame, run.family)))
+    return calls
 
 
-def report(results: dict) -> None:
-    labels = sorted({t for t, _, _, _ in results.values()})
-    print("| label | runs | right | accuracy | median onset error (epochs) |\n|---|---|---|---|---|")
-    for label in labels:
-        rows = [r for r in results.values() if r[0] == label]
-        right = [r for r in rows if r[1] == label]
-        errors = [abs(r[3] - r[2]) for r in right if r[2] is not None and r[3] is not None]
+def report(title: str, calls: list[Call], verbose: bool) -> None:
+    clear = [c for c in calls if c.clear]
+    right = sum(c.right for c in clear)
+    print(f"\n## {title}: {len(calls)} runs, {len(clear)} clear; {right}/{len(clear)} clear runs right "
+          f"({right / max(1, len(clear)):.1%}), all runs {sum(c.right for c in calls)}/{len(calls)}")
+    _per_label(clear)
+    _confusion(clear)
+    flagged = [c.name for c in calls if c.truth == "healthy" and c.found.label != "healthy"]
+    print(f"\nhealthy runs flagged (clear or not): {len(flagged)} {flagged if flagged else ''}")
+    _calibration(clear)
+    if verbose:
+        for c in calls:
+            mark = "  " if c.right else "XX"
+            print(f"  {mark} {c.name:<40} true {c.truth:<23} found {c.found.label:<23} conf {c.found.confidence:.2f} "
+                  f"onset {c.onset} -> {c.found.onset_epoch}{'' if c.clear else '  (unclear)'}")
+
+
+def _per_label(calls: list[Call]) -> None:
+    print("\n| label | runs | right | accuracy | median onset error (epochs) |\n|---|---|---|---|---|")
+    for label in LABELS:
+        rows = [c for c in calls if c.truth == label]
+        if not rows:
+            continue
+        right = [c for c in rows if c.right]
+        errors = [abs(c.found.onset_epoch - c.onset) for c in right
+                  if c.onset is not None and c.found.onset_epoch is not None]
         onset = f"{statistics.median(errors):g}" if errors else "-"
         print(f"| {label} | {len(rows)} | {len(right)} | {len(right) / len(rows):.0%} | {onset} |")
-    flagged = [n for n, r in results.items() if r[0] == "healthy" and r[1] != "healthy"]
-    print(f"healthy runs flagged: {len(flagged)} {flagged if flagged else ''}")
-    for name, (truth, found, onset, found_onset) in results.items():
-        print(f"  {name:<36} true {truth:<24} found {found:<24} onset {onset} -> {found_onset}")
+
+
+def _confusion(calls: list[Call]) -> None:
+    short = {label: label.replace("discriminator_", "d_").replace("generator_", "g_") for label in LABELS}
+    print("\n| true \\ found | " + " | ".join(short[x] for x in LABELS) + " |\n" + "|---" * (len(LABELS) + 1) + "|")
+    for truth in LABELS:
+        counts = [sum(c.truth == truth and c.found.label == found for c in calls) for found in LABELS]
+        if sum(counts):
+            print(f"| {short[truth]} | " + " | ".join(str(n) if n else "." for n in counts) + " |")
+
+
+def _calibration(calls: list[Call]) -> None:
+    """The reliability table (stated confidence against the share right, by bin) and the Brier score."""
+    print("\n| confidence | runs | mean stated | share right |\n|---|---|---|---|")
+    for low, high in zip(BINS, BINS[1:]):
+        rows = [c for c in calls if low <= c.found.confidence < high]
+        if rows:
+            stated = statistics.mean(c.found.confidence for c in rows)
+            print(f"| {low:.2f}-{min(high, 1):.2f} | {len(rows)} | {stated:.2f} | "
+                  f"{sum(c.right for c in rows) / len(rows):.2f} |")
+    brier = statistics.mean((c.found.confidence - c.right) ** 2 for c in calls) if calls else math.nan
+    print(f"Brier score (confidence that the label is right): {brier:.3f}")
+
+
+def fit(corpora: dict[str, Path]) -> None:
+    """Count each rule's right calls on the fitting corpora's clear runs; write them as the core's calibration."""
+    from tuner.diagnosis import CALIBRATION
+
+    counts: dict[str, list[int]] = {}
+    for name in FIT_ON:
+        if not (corpora[name] / "manifest.json").is_file():
+            raise SystemExit(f"fit: no {name} corpus at {corpora[name]}")
+        for call in (c for c in score(corpora[name]) if c.clear):
+            right, total = counts.get(call.found.rule, [0, 0])
+            counts[call.found.rule] = [right + call.right, total + 1]
+    CALIBRATION.write_text(json.dumps({"fitted_on": list(FIT_ON), "rules": dict(sorted(counts.items()))},
+                                      indent=1) + "\n")
+    print(f"wrote {CALIBRATION} ({len(counts)} rules, {sum(t for _, t in counts.values())} runs)")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("command", nargs="?", default="score", choices=("score", "make"))
-    if p.parse_args().command == "make":
+    p.add_argument("command", nargs="?", default="score", choices=("score", "make", "fit"))
+    p.add_argument("--corpus", action="append", default=[],
+                   help="a corpus to score: gantune, dev, held, or a folder with manifest.json (default: all three)")
+    p.add_argument("-v", "--verbose", action="store_true", help="one line per run")
+    args = p.parse_args()
+    if args.command == "make":
         make()
-    report(score())
+    if args.command == "fit":
+        fit(CORPORA)
+    for name in args.corpus or list(CORPORA):
+        folder = CORPORA.get(name, Path(name))
+        if not (folder / "manifest.json").is_file():
+            print(f"\n## {name}: no corpus at {folder} (skipped)")
+            continue
+        report(name, score(folder), args.verbose)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ class Remedy:
     reason: str
     low: float | None = None  # the result is kept within [low, high]
     high: float | None = None
+    words: str | None = None  # a MODEL switch in the guides' terms, for a trainer that is not gantune's
 
 
 R = Remedy
@@ -42,21 +43,24 @@ WGAN = MappingProxyType({
         R(2, "N_CRITIC", "add", -2, "000: the generator updates more often relative to the critic", low=1),
         R(2, "BATCH_SIZE", "set", 64, "000: more stable gradient-penalty estimates; matches small", low=64),
         R(2, "EMA_DECAY", "set", 0.995, "000: faster EMA warm-up; 0.999 barely moved in early epochs"),
-        R(3, "MODEL", "set", "wgan_large", "001 4.2-4.3: Upsample+Conv instead of ConvTranspose"),
+        R(3, "MODEL", "set", "wgan_large", "001 4.2-4.3: Upsample+Conv instead of ConvTranspose",
+          words="in the generator, Upsample + Conv2d instead of ConvTranspose2d (001 4.3)"),
         R(4, "GEN_FEATURE_MAPS", "scale", 1.5, "001 2.6: a stronger generator; grow G with D", high=512),
     ),
     "generator_dominant": (
         R(1, "LAMBDA_GP", "scale", 0.5, "001 2.1: a lighter penalty lets the failing critic fit", low=1.0),
         R(2, "N_CRITIC", "add", 2, "001 2.2: the critic must be more trained than the generator", high=10),
         R(2, _LR_G, "scale", 0.5, "001 2.3: halve LR_G when the generator outruns the critic"),
-        R(3, "MODEL", "set", "wgan_large", "001 5: the large critic (spectral norm, residual blocks) is stronger"),
+        R(3, "MODEL", "set", "wgan_large", "001 5: the large critic (spectral norm, residual blocks) is stronger",
+          words="a stronger critic: spectral norm and LayerNorm, residual blocks (001 5)"),
         R(4, "DISC_FEATURE_MAPS", "match", "GEN_FEATURE_MAPS", "001 2.6: G and D grow together"),
     ),
     "mode_collapse": (
         R(1, "LAMBDA_GP", "set", 10.0, "001 2.1: the canonical penalty before anything else"),
         R(2, "N_CRITIC", "add", 2, "001 4.1 (1): increase N_CRITIC from 5 to 7-10", high=10),
         R(2, _LR_G, "scale", 0.5, "001 4.1 (3): lower LR_G"),
-        R(3, "MODEL", "set", "wgan_large", "001 4.2: residual blocks and self-attention"),
+        R(3, "MODEL", "set", "wgan_large", "001 4.2: residual blocks and self-attention",
+          words="residual blocks and self-attention in the generator (001 4.2)"),
         R(4, "LATENT_DIM", "scale", 2, "001 4.1 (2): LATENT_DIM 128 -> 256", high=512),
         R(4, "GEN_FEATURE_MAPS", "scale", 1.5, "001 4.1 (4): increase GEN_FEATURE_MAPS", high=512),
     ),
@@ -66,22 +70,26 @@ WGAN = MappingProxyType({
         R(2, _LR_G, "scale", 0.5, "001 1: both losses oscillate -> learning rate too high"),
         R(2, _LR_D, "scale", 0.5, "001 2.3: if d_loss explodes, halve LR_D"),
         R(2, "BATCH_SIZE", "set", 64, "001 2.4: unstable even with high LAMBDA_GP -> 32 -> 64", low=64),
-        R(3, "MODEL", "set", "wgan_large", "001 5: spectral norm + LayerNorm double regularisation"),
+        R(3, "MODEL", "set", "wgan_large", "001 5: spectral norm + LayerNorm double regularisation",
+          words="spectral norm + LayerNorm in the critic (001 5)"),
     ),
     # a healthy run's sample-quality warnings (tuner.diagnosis.QUALITY_WARNINGS)
     "checkerboard": (
-        R(3, "MODEL", "set", "wgan_large", "001 4.3: Upsample+Conv2d instead of ConvTranspose2d ends the grid"),
+        R(3, "MODEL", "set", "wgan_large", "001 4.3: Upsample+Conv2d instead of ConvTranspose2d ends the grid",
+          words="in the generator, Upsample + Conv2d instead of ConvTranspose2d (001 4.3)"),
     ),
     "blurry": (
         R(2, _LR_G, "scale", 0.5, "001 4.2 (3): lower LR_G slightly to slow down the generator"),
-        R(3, "MODEL", "set", "wgan_large", "001 4.2 (2): residual blocks and self-attention"),
+        R(3, "MODEL", "set", "wgan_large", "001 4.2 (2): residual blocks and self-attention",
+          words="residual blocks and self-attention in the generator (001 4.2)"),
     ),
     "diverged": (
         R(1, "LAMBDA_GP", "scale", 2.0, "001 4.4 (2): increase LAMBDA_GP 10 -> 20 (at least the canonical 10)",
           low=10.0, high=50.0),
         R(2, _LR_G, "scale", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
         R(2, _LR_D, "scale", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
-        R(3, "MODEL", "set", "wgan_large", "001 4.4 (4): LayerNorm, not BatchNorm, in the critic"),
+        R(3, "MODEL", "set", "wgan_large", "001 4.4 (4): LayerNorm, not BatchNorm, in the critic",
+          words="LayerNorm, not BatchNorm, in the critic (001 4.4)"),
     ),
 })
 
@@ -99,7 +107,8 @@ BCE = MappingProxyType({
         R(3, "D_TRAIN_RATIO", "rung", (2,), "004 Solution 4 / Step 3: train D every 2 batches"),
         R(4, "D_DROPOUT", "rung", (0.4, 0.5), "004 Architecture (1): dropout in D makes it weaker"),
         R(4, "SPECTRAL_NORM", "set", True, "004 Architecture (2): spectral norm limits D's power"),
-        R(5, "MODEL", "set", "wgan_small", _WASSERSTEIN),
+        R(5, "MODEL", "set", "wgan_small", _WASSERSTEIN,
+          words="the Wasserstein loss with a gradient penalty (WGAN-GP) instead of BCE (004)"),
     ),
     # guide 003's collapse (D loss stuck near 0.73, D accuracy 50%, G accuracy 99%): a BCE collapse, treated
     # with 004's ladder; a smaller batch between the rates and the architecture (003: batch size amplifies it)
@@ -109,7 +118,8 @@ BCE = MappingProxyType({
         R(2, "NOISE_STD", "rung", _NOISE_RUNGS, "004 Step 4: more noise"),
         R(3, "BATCH_SIZE", "scale", 0.5, "003 Interpret Results: large batches amplify poor initialisation", low=16),
         R(4, "SPECTRAL_NORM", "set", True, "004 Architecture (2): spectral norm"),
-        R(5, "MODEL", "set", "wgan_small", _WASSERSTEIN),
+        R(5, "MODEL", "set", "wgan_small", _WASSERSTEIN,
+          words="the Wasserstein loss with a gradient penalty (WGAN-GP) instead of BCE (004)"),
     ),
     "generator_dominant": (
         R(1, "LR_D", "scale", 2.0, "004 Generator Too Strong: increase LR_D", high=3e-4),
@@ -120,12 +130,14 @@ BCE = MappingProxyType({
         R(1, "LR_D", "scale", 0.5, "004 Oscillation: slow the discriminator"),
         R(2, "LABEL_SMOOTHING", "rung", _SMOOTHING_RUNGS, "004 Solution 2"),
         R(4, "SPECTRAL_NORM", "set", True, "004 Architecture (2): spectral norm"),
-        R(5, "MODEL", "set", "wgan_small", "004 Architecture (3): the Wasserstein loss is more stable than BCE"),
+        R(5, "MODEL", "set", "wgan_small", "004 Architecture (3): the Wasserstein loss is more stable than BCE",
+          words="the Wasserstein loss with a gradient penalty (WGAN-GP) instead of BCE (004)"),
     ),
     "diverged": (
         R(1, "LR_D", "scale", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
         R(1, "LR_G", "scale", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
-        R(5, "MODEL", "set", "wgan_small", _WASSERSTEIN),
+        R(5, "MODEL", "set", "wgan_small", _WASSERSTEIN,
+          words="the Wasserstein loss with a gradient penalty (WGAN-GP) instead of BCE (004)"),
     ),
 })
 

@@ -69,7 +69,6 @@ COLLAPSE_CHECKS = (
     CollapseCheck("color_ratio", 0.5, 0.1, True, "colour drains toward gray (RGB images only)"),
 )
 COLLAPSE_MAX = 2 * len(COLLAPSE_CHECKS)
-COLLAPSED_SCORE = 8  # a score at or above this is collapsed (guide 002); the diagnosis core reads it from here
 
 
 @dataclasses.dataclass(frozen=True)

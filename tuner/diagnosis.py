@@ -2,36 +2,69 @@
 
 The same `diagnose` judges a finished log (`gantune autofix`), a trial between epochs (the sweep's stopper) and a
 trainer's report. Each rule is a row of data naming its guide; a label fires when its required signals do, and
-the evidence lists every signal that fired with its value and threshold.
-
-Signals read the tail of the run (its last quarter, at least TAIL_MIN epochs), so one noisy epoch never decides;
-sample-statistic signals skip the first GRACE epochs, where an untrained generator looks collapsed.
+the evidence lists every signal that fired with its value and threshold. The signals (tuner.signals) are relative
+to the run's own scale, so a log from any trainer reads the same way. The confidence is the share of runs each
+rule got right on a labelled development corpus (calibration.json, written by `bench/diagnosis.py fit`); where
+the losses cannot separate two labels, the runner-up is named in `alternatives` with what would settle it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from trainables.metrics import COLLAPSED_SCORE
+from tuner.signals import (
+    BLURRY,
+    CHECKERBOARD,
+    COLLAPSED_SCORE,
+    D_FAKE_HEALTHY,
+    D_REAL_HEALTHY,
+    DIVERSITY_COLLAPSED,
+    EXPLODED,
+    FROZEN,
+    GRAD_NORM_HIGH,
+    MARGIN_FALLING,
+    MARGIN_HELD,
+    PINNED,
+    QUALITY_GAIN,
+    SWING,
+    Signal,
+    after_grace,
+    chance,
+    col,
+    d_loss_over_chance,
+    first_bad,
+    frozen,
+    margin,
+    margin_growth,
+    margin_held,
+    margin_slope,
+    off_chance,
+    positive_level,
+    quality_gain,
+    rise,
+    share,
+    smooth3,
+    swing,
+    swing_over_margin,
+    tail,
+    trend,
+    w_run_trend,
+)
 
 LABELS = ("healthy", "discriminator_dominant", "generator_dominant", "mode_collapse", "unstable", "diverged")
-TAIL_MIN = 5
-GRACE = 5  # epochs before sample statistics count
-EXPLODED = 1e4  # |loss| beyond this is divergence (001, 4.4: "goes to +-infinity")
-DIVERSITY_COLLAPSED = 0.1  # fakes closer to each other than a tenth of real data's spread (003 / 001 4.1)
-QUALITY_GAIN = 0.03  # quality is -log10(1 + KID) / 10 early on: +0.03 is KID halved
-D_REAL_HEALTHY, D_FAKE_HEALTHY = 0.9, 0.1  # guide 004's healthy D(real) 0.7-0.9 and D(fake) 0.1-0.3, outer edges
-CHECKERBOARD = 4.0  # Nyquist-frequency power this many times the data's: a transposed conv's grid (001 4.3)
-BLURRY = 0.5  # high-frequency power below half the data's: soft images without edges (001 4.2)
-GRAD_NORM_HIGH = 2.0  # the critic's gradient norm far above the penalty's target of 1 (001 2.1)
-SWING = 0.5  # a loss's epoch-to-epoch jump over its size, with the penalty's cause in evidence
 FROM_START = 0.1  # an onset in the first 10% of the run (or the first 10 epochs) is "from the start"
+SAMPLE_COLUMNS = ("quality", "collapse_score", "diversity_ratio")  # what the samples did, when the log says
+CALIBRATION = Path(__file__).with_name("calibration.json")
+UNSURE = 0.7  # below this confidence the terminal says what would settle the diagnosis
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,13 +80,26 @@ class Evidence:
 
 
 @dataclasses.dataclass(frozen=True)
+class Alternative:
+    label: str
+    confidence: float
+    why: str  # the signals that point to it, in words
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "confidence": round(self.confidence, 3), "why": self.why}
+
+
+@dataclasses.dataclass(frozen=True)
 class Diagnosis:
     label: str
     family: str
     onset_epoch: int | None
-    confidence: float
+    confidence: float  # the share of development runs this rule got right (calibrated), 0-1
     evidence: tuple[Evidence, ...]
     epochs: int  # epochs in the history judged
+    alternatives: tuple[Alternative, ...] = ()  # runner-up labels the losses could not rule out
+    settle: str | None = None  # what would settle it, when the losses cannot
+    rule: str = ""  # the calibration key of the rule that made the call (rule_key)
 
     @property
     def from_start(self) -> bool:
@@ -61,185 +107,134 @@ class Diagnosis:
 
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "family": self.family, "onset_epoch": self.onset_epoch,
-                "confidence": round(self.confidence, 3), "evidence": [e.to_dict() for e in self.evidence]}
+                "confidence": round(self.confidence, 3), "evidence": [e.to_dict() for e in self.evidence],
+                "alternatives": [a.to_dict() for a in self.alternatives], "settle": self.settle}
 
 
-# ----- window statistics (pure, NaN-tolerant) -------------------------------------------------------------------
-def tail(x: pd.Series) -> pd.Series:
-    return x.iloc[-max(TAIL_MIN, len(x) // 4):]
-
-
-def head(x: pd.Series) -> pd.Series:
-    return x.iloc[:max(3, len(x) // 10)]
-
-
-def trend(x: pd.Series) -> float:
-    """Spearman rank correlation of the values with time: +1 steadily rising, -1 steadily falling."""
-    x = x.dropna()
-    if len(x) < 3 or x.nunique() < 2:
-        return 0.0
-    return float(np.corrcoef(x.rank().to_numpy(), np.arange(len(x)))[0, 1])
-
-
-def rise(x: pd.Series) -> float:
-    """Change across the window of a straight-line fit, relative to the window's median magnitude."""
-    x = x.dropna()
-    if len(x) < 3:
-        return 0.0
-    slope = np.polyfit(np.arange(len(x)), x.to_numpy(dtype=float), 1)[0]
-    return float(slope * (len(x) - 1) / (abs(x.median()) + 1e-8))
-
-
-def oscillation(x: pd.Series, whole: pd.Series | None = None) -> float:
-    """Median epoch-to-epoch jump of a window over the loss's magnitude: ~0.1 for a smooth curve, >1 for wild
-    swings. The magnitude is the larger of the window's and the whole run's median |value|: a WGAN critic loss
-    that has converged near 0 (the distributions match) jitters around it, which is not instability."""
-    x = x.dropna()
-    if len(x) < 3:
-        return 0.0
-    scale = x.abs().median()
-    if whole is not None and whole.notna().any():
-        scale = max(scale, whole.dropna().abs().median())
-    return float(x.diff().abs().median() / (scale + 1e-8))
-
-
-def share(mask: pd.Series) -> float:
-    return float(mask.mean()) if len(mask) else 0.0
-
-
-# ----- signals: name -> (value from the history, test, threshold text, guide source) -----------------------------
-@dataclasses.dataclass(frozen=True)
-class Signal:
-    name: str
-    value: Callable[[pd.DataFrame], float]
-    fires: Callable[[float], bool]
-    threshold: str
-    source: str
-    needs: tuple[str, ...] = ("d_loss", "g_loss")  # columns the signal reads
-
-
-def _col(frame: pd.DataFrame, name: str) -> pd.Series:
-    return frame[name].astype(float)
-
-
-def _after_grace(frame: pd.DataFrame, name: str) -> pd.Series:
-    x = _col(frame, name)
-    return tail(x.iloc[GRACE:]) if len(x) > GRACE + TAIL_MIN else x.iloc[0:0]
-
-
-def _swing(name: str) -> Callable[[pd.DataFrame], float]:
-    """The oscillation of a loss's tail, against the whole run's magnitude."""
-    return lambda f: oscillation(tail(_col(f, name)), _col(f, name))
-
-
-def _w_run_trend(frame: pd.DataFrame) -> float:
-    """The trend of the critic's Wasserstein estimate (w_dist, else -d_loss) over the run after its first epochs.
-    A healthy WGAN's estimate peaks early and falls as the generator catches up; one that climbs all run long
-    means the generator never did (guide 000's run, seen before g_loss's climb is steep)."""
-    w = _col(frame, "w_dist") if "w_dist" in frame and frame["w_dist"].notna().any() else -_col(frame, "d_loss")
-    w = w.iloc[GRACE:]
-    return trend(w) if w.notna().sum() >= 2 * TAIL_MIN else math.nan
-
-
-def _quality_gain(frame: pd.DataFrame) -> float:
-    """How much the measured quality (higher is better) rose over the later half of its measurements."""
-    q = _col(frame, "quality").dropna()
-    if len(q) < 2:
-        return math.nan
-    recent = q.iloc[(len(q) - 1) // 2:]
-    return float(recent.iloc[-1] - recent.iloc[0])
-
-
-def _first_bad(frame: pd.DataFrame) -> float:
-    losses = frame[["d_loss", "g_loss"]].astype(float)
-    bad = ~np.isfinite(losses).all(axis=1) | (losses.abs() > EXPLODED).any(axis=1)
-    return float(frame.loc[bad, "epoch"].iloc[0]) if bad.any() else math.nan
-
+_SAMPLES_COLLAPSED = (
+    Signal("collapse_score_share", lambda f: share(after_grace(f, "collapse_score") >= COLLAPSED_SCORE),
+           lambda v: v > 0.8, f">= {COLLAPSED_SCORE}/14 on > 80% of tail epochs",
+           "002 collapse diagnostic (8+ of 14 collapsed)", ("collapse_score",)),
+    Signal("diversity_ratio_tail", lambda f: float(after_grace(f, "diversity_ratio").median()),
+           lambda v: v < DIVERSITY_COLLAPSED, f"< {DIVERSITY_COLLAPSED}",
+           "003 / 001 4.1 Mode Collapse: all images nearly identical", ("diversity_ratio",)),
+)
+_DIVERGED = Signal("non_finite_or_exploded_loss_epoch", first_bad, lambda v: not math.isnan(v),
+                   f"NaN/inf or |loss| > {EXPLODED:g}", "001 4.4 Training Collapse (Loss Explodes)")
 
 WGAN_SIGNALS = (
-    Signal("non_finite_or_exploded_loss_epoch", _first_bad, lambda v: not math.isnan(v),
-           f"NaN/inf or |loss| > {EXPLODED:g}", "001 4.4 Training Collapse (Loss Explodes)"),
-    Signal("g_loss_trend", lambda f: trend(tail(_col(f, "g_loss"))), lambda v: v > 0.6, "> 0.6 (steadily rising)",
+    _DIVERGED,
+    # the critic's lead (its W estimate, -d_loss without one) against its own peak: guide 000's run and a critic
+    # facing a generator that never moves both hold their lead; healthy runs come down from an early peak
+    Signal("critic_margin_held", margin_held, lambda v: v >= MARGIN_HELD,
+           f">= {MARGIN_HELD:g} of its peak in the tail", "001 1 Reading the Losses: d_loss -> large negative "
+           "number and stays there (critic dominates)"),
+    Signal("critic_margin_not_falling", margin_slope, lambda v: v > MARGIN_FALLING,
+           f"tail change > {MARGIN_FALLING:g} of its peak (not coming down)",
+           "000 What to Watch For: if d_loss stabilises near its low and g_loss climbs, G is collapsing again"),
+    Signal("critic_margin_grew", margin_growth, lambda v: v > 0.5, "> 0.5 of its peak since the first epoch",
+           "000 What to Watch For: d_loss falls from near 0 to -50..-100 in the first epochs"),
+    Signal("d_loss_frozen", lambda f: frozen(f, "d_loss"), lambda v: v < FROZEN,
+           f"tail spread < {FROZEN:g} of its level (the networks stopped moving)",
+           "000 Root Cause: the only strategy that gives a stable critic score when G cannot fool it"),
+    # supporting evidence only: g_loss carries the critic's free offset, which drifts in healthy runs too
+    Signal("g_loss_trend", lambda f: trend(tail(col(f, "g_loss"))), lambda v: v > 0.6, "> 0.6 (steadily rising)",
            "000 Loss Analysis: g_loss 65 and rising"),
-    Signal("g_loss_rise", lambda f: rise(tail(_col(f, "g_loss"))), lambda v: v > 0.15, "> 15% of its level",
+    Signal("g_loss_rise", lambda f: rise(tail(col(f, "g_loss"))), lambda v: v > 0.15, "> 15% of its level",
            "000 Loss Analysis: the critic rejects fakes more and more harshly"),
-    Signal("d_loss_tail_median", lambda f: float(tail(_col(f, "d_loss")).median()), lambda v: v < 0, "< 0",
-           "001 1 Reading the Losses: d_loss large negative and stays there"),
-    Signal("w_dist_rise", lambda f: rise(tail(_col(f, "w_dist"))), lambda v: v > 0.15, "> 15% of its level",
-           "001 1: the critic separates real and fake more and more", ("w_dist",)),
-    Signal("w_dist_run_trend", _w_run_trend, lambda v: v > 0.8, "> 0.8 over the run after epoch 5 (never turned down)",
-           "000 Loss Analysis: the critic's margin grows every epoch", ("d_loss",)),
-    Signal("d_loss_positive_share", lambda f: share(tail(_col(f, "d_loss")) > 0), lambda v: v > 0.8,
+    Signal("w_dist_run_trend", w_run_trend, lambda v: v > 0.8, "> 0.8 over the run after epoch 5 (never turned down)",
+           "000 Loss Analysis: the critic's margin grows every epoch"),
+    Signal("d_loss_positive_share", lambda f: share(tail(col(f, "d_loss")) > 0), lambda v: v > 0.8,
            "> 80% of tail epochs", "001 1 Reading the Losses: d_loss large positive, the critic is failing"),
-    Signal("d_loss_tail_level", lambda f: float(tail(_col(f, "d_loss")).median()), lambda v: v > 1.0, "> 1.0",
+    Signal("d_loss_positive_level", positive_level, lambda v: v > 0.25, "> 0.25 of the run's largest |d_loss|",
            "001 1 Reading the Losses: d_loss -> large positive number"),
-    Signal("d_loss_oscillation", _swing("d_loss"), lambda v: v > 1.0, "> 1.0",
+    Signal("d_loss_oscillation", swing("d_loss"), lambda v: v > 1.0, "> 1.0",
            "001 1 Reading the Losses: both losses oscillate wildly"),
-    Signal("g_loss_oscillation", _swing("g_loss"), lambda v: v > 1.0, "> 1.0",
+    Signal("g_loss_oscillation", swing("g_loss"), lambda v: v > 1.0, "> 1.0",
            "001 1 Reading the Losses: both losses oscillate wildly"),
     # a WGAN's g_loss carries the critic's free offset, which swings with it, so its own size understates the
     # swing; with the penalty's cause in evidence (gradient norm >> 1), half its size every epoch is enough
-    Signal("g_loss_swings", _swing("g_loss"), lambda v: v > SWING, f"> {SWING:g}",
+    Signal("g_loss_swings", swing("g_loss"), lambda v: v > SWING, f"> {SWING:g}",
            "001 1 Reading the Losses: oscillating losses, learning rate too high or LAMBDA_GP too low"),
-    Signal("quality_improving", _quality_gain, lambda v: v >= QUALITY_GAIN,
+    Signal("g_loss_swing_over_margin", lambda f: swing_over_margin(f, "g_loss"), lambda v: v > 1.0,
+           "> 1.0x the critic's peak margin, epoch to epoch",
+           "001 1 Reading the Losses: both losses oscillate wildly (learning rate too high or LAMBDA_GP too low)"),
+    Signal("d_loss_swing_over_margin", lambda f: swing_over_margin(f, "d_loss"), lambda v: v > 0.3,
+           "> 0.3x the critic's peak margin, epoch to epoch",
+           "001 1 Reading the Losses: both losses oscillate wildly (learning rate too high or LAMBDA_GP too low)"),
+    Signal("quality_improving", quality_gain, lambda v: v >= QUALITY_GAIN,
            f">= {QUALITY_GAIN} over the later half of its measurements (KID halved)",
            "000 Loss Analysis: a dominating critic leaves the samples as they were (gray squares)", ("quality",)),
-    Signal("grad_norm_tail_median", lambda f: float(tail(_col(f, "grad_norm")).median()),
+    Signal("grad_norm_tail_median", lambda f: float(tail(col(f, "grad_norm")).median()),
            lambda v: v > GRAD_NORM_HIGH, f"> {GRAD_NORM_HIGH:g} (1-Lipschitz wants 1)",
            "001 2.1 LAMBDA_GP: gradient norm printed >> 1", ("grad_norm",)),
-    Signal("collapse_score_share", lambda f: share(_after_grace(f, "collapse_score") >= COLLAPSED_SCORE),
-           lambda v: v > 0.8, f">= {COLLAPSED_SCORE}/14 on > 80% of tail epochs",
-           "002 collapse diagnostic (8+ of 14 collapsed)", ("collapse_score",)),
-    Signal("diversity_ratio_tail", lambda f: float(_after_grace(f, "diversity_ratio").median()),
-           lambda v: v < DIVERSITY_COLLAPSED, f"< {DIVERSITY_COLLAPSED}",
-           "003 / 001 4.1 Mode Collapse: all images nearly identical",
-           ("diversity_ratio",)),
+    *_SAMPLES_COLLAPSED,
 )
 
 # Sample-quality warnings (guide 001 4.2-4.3): no label of their own; listed as evidence, they lower a healthy
 # diagnosis's confidence and give a healthy run a plan (search_spaces.remedies: "checkerboard", "blurry").
 QUALITY_WARNINGS = (
-    Signal("checkerboard_ratio_tail", lambda f: float(_after_grace(f, "checkerboard_ratio").median()),
+    Signal("checkerboard_ratio_tail", lambda f: float(after_grace(f, "checkerboard_ratio").median()),
            lambda v: v > CHECKERBOARD, f"> {CHECKERBOARD:g}x the real images' power at the Nyquist frequency",
            "001 4.3 Checkerboard Artifacts: ConvTranspose2d in the generator", ("checkerboard_ratio",)),
-    Signal("sharpness_ratio_tail", lambda f: float(_after_grace(f, "sharpness_ratio").median()),
+    Signal("sharpness_ratio_tail", lambda f: float(after_grace(f, "sharpness_ratio").median()),
            lambda v: v < BLURRY, f"< {BLURRY:g}x the real images' high-frequency power",
            "001 4.2 Blurry / Low-Frequency Images", ("sharpness_ratio",)),
 )
 WARNING_REMEDIES = {"checkerboard_ratio_tail": "checkerboard", "sharpness_ratio_tail": "blurry"}
 
+
+def _d_outputs_outside(f: pd.DataFrame) -> float:
+    real, fake = tail(col(f, "d_real")).median(), tail(col(f, "d_fake")).median()
+    return float(min(real - D_REAL_HEALTHY, D_FAKE_HEALTHY - fake))
+
+
+def _d_outputs_off_half(f: pd.DataFrame) -> float:
+    return float(tail((col(f, "d_real") - 0.5).abs().combine((col(f, "d_fake") - 0.5).abs(), max)).median())
+
+
 BCE_SIGNALS = (
-    WGAN_SIGNALS[0],
-    Signal("d_loss_tail_median", lambda f: float(tail(_col(f, "d_loss")).median()), lambda v: v < 0.1, "< 0.1",
+    _DIVERGED,
+    Signal("d_loss_near_zero", d_loss_over_chance, lambda v: v < 0.15, "< 0.15x chance (D right on every sample)",
            "004 Discriminator Too Strong: D_loss 0.0-0.1"),
-    Signal("g_loss_tail_median", lambda f: float(tail(_col(f, "g_loss")).median()), lambda v: v > 20, "> 20",
+    Signal("g_loss_tail_median", lambda f: float(tail(col(f, "g_loss")).median()), lambda v: v > 20, "> 20",
            "004 Discriminator Too Strong: G_loss 20-100"),
-    Signal("d_real_minus_d_fake", lambda f: float(tail(_col(f, "d_real") - _col(f, "d_fake")).median()),
+    Signal("g_loss_climbing", lambda f: trend(tail(col(f, "g_loss"))), lambda v: v > 0.6, "> 0.6 (steadily rising)",
+           "004 Problem: the generator loss explodes"),
+    Signal("g_loss_high", lambda f: float(tail(col(f, "g_loss")).median()), lambda v: v > 3.0,
+           "> 3 (D(G(z)) below 5%)", "004 Discriminator Too Strong: G_loss 20-100"),
+    Signal("d_real_minus_d_fake", lambda f: float(tail(col(f, "d_real") - col(f, "d_fake")).median()),
            lambda v: v > 0.9, "> 0.9 (D(real) near 1, D(fake) near 0)", "004 Discriminator Too Strong",
            ("d_real", "d_fake")),
-    Signal("d_outputs_outside_healthy", lambda f: float(min(tail(_col(f, "d_real")).median() - D_REAL_HEALTHY,
-                                                             D_FAKE_HEALTHY - tail(_col(f, "d_fake")).median())),
-           lambda v: v > 0, f"D(real) median > {D_REAL_HEALTHY} and D(fake) median < {D_FAKE_HEALTHY}",
+    Signal("d_outputs_outside_healthy", _d_outputs_outside, lambda v: v > 0,
+           f"D(real) median > {D_REAL_HEALTHY} and D(fake) median < {D_FAKE_HEALTHY}",
            "004 Monitoring: healthy D(real) 0.7-0.9, D(fake) 0.1-0.3 (its adaptive LR_D slows D past them)",
            ("d_real", "d_fake")),
-    Signal("d_loss_high", lambda f: float(tail(_col(f, "d_loss")).median()), lambda v: v > 2.0, "> 2.0",
+    Signal("d_loss_high", d_loss_over_chance, lambda v: v > 2.5, "> 2.5x chance",
            "004 Generator Too Strong: D_loss 2.0+"),
-    Signal("d_outputs_near_half", lambda f: float(tail((_col(f, "d_real") - 0.5).abs().combine(
-        (_col(f, "d_fake") - 0.5).abs(), max)).median()), lambda v: v < 0.1, "< 0.1 from 0.5",
+    Signal("d_outputs_near_half", _d_outputs_off_half, lambda v: v < 0.1, "< 0.1 from 0.5",
            "004 Generator Too Strong: D(real), D(fake) 0.4-0.6", ("d_real", "d_fake")),
-    Signal("d_loss_stuck_high", lambda f: float(tail(_col(f, "d_loss")).median()), lambda v: 0.72 <= v <= 0.76,
+    Signal("d_loss_stuck_high", lambda f: float(tail(col(f, "d_loss")).median()), lambda v: 0.72 <= v <= 0.76,
            "0.72-0.75", "003 Mode Collapse Symptoms: D loss stuck high"),
-    Signal("d_acc_stuck_at_half", lambda f: float((tail(_col(f, "d_acc")) - 0.5).abs().max()), lambda v: v < 0.01,
-           "within 1 point of 50% on every tail epoch", "003 Mode Collapse Symptoms: D accuracy 50% exactly",
+    Signal("d_acc_stuck_at_half", lambda f: float((tail(col(f, "d_acc")) - 0.5).abs().max()), lambda v: v < 0.02,
+           "within 2 points of 50% on every tail epoch", "003 Mode Collapse Symptoms: D accuracy 50% exactly",
            ("d_acc",)),
-    Signal("g_acc_tail_median", lambda f: float(tail(_col(f, "g_acc")).median()), lambda v: v >= 0.99, ">= 99%",
+    Signal("g_acc_tail_median", lambda f: float(tail(col(f, "g_acc")).median()), lambda v: v >= 0.99, ">= 99%",
            "003 Mode Collapse Symptoms: G accuracy 99%+", ("g_acc",)),
-    Signal("d_loss_oscillation", _swing("d_loss"), lambda v: v > 0.5, "> 0.5",
+    # a discriminator with no edge at all: its loss at chance to 1% on every tail epoch (healthy ones keep some)
+    Signal("d_loss_pinned_at_chance", lambda f: off_chance(f, "d_loss"), lambda v: v < PINNED,
+           f"within {PINNED:.0%} of ln 2 (or ln 4) on every tail epoch",
+           "003 Mode Collapse Symptoms: D loss and accuracy stuck at chance"),
+    Signal("g_loss_pinned_at_chance", lambda f: off_chance(f, "g_loss"), lambda v: v < 2 * PINNED,
+           f"within {2 * PINNED:.0%} of ln 2 on every tail epoch",
+           "003 Mode Collapse Symptoms: the generator gets no signal from a D at chance"),
+    Signal("d_outputs_pinned_at_half", _d_outputs_off_half, lambda v: v < 0.01, "< 0.01 from 0.5 (tail median)",
+           "003 Mode Collapse Symptoms: D at chance", ("d_real", "d_fake")),
+    Signal("d_loss_oscillation", swing("d_loss"), lambda v: v > 0.5, "> 0.5",
            "001 1 / 004 Oscillation: quality goes up and down"),
-    Signal("g_loss_oscillation", _swing("g_loss"), lambda v: v > 0.5, "> 0.5",
+    Signal("g_loss_oscillation", swing("g_loss"), lambda v: v > 0.5, "> 0.5",
            "001 1 / 004 Oscillation"),
-    WGAN_SIGNALS[-2],
-    WGAN_SIGNALS[-1],
+    *_SAMPLES_COLLAPSED,
 )
 SIGNALS = {"wgan": WGAN_SIGNALS + QUALITY_WARNINGS, "bce": BCE_SIGNALS + QUALITY_WARNINGS}
 
@@ -254,28 +249,41 @@ class Rule:
     none_of: tuple[str, ...] = ()  # counter-evidence: a signal that rules the label out
 
 
+_COLLAPSED = ("collapse_score_share", "diversity_ratio_tail")
+_HELD = ("critic_margin_grew", "critic_margin_held", "critic_margin_not_falling")
+
+# Never a diagnosis: signals that only point to a runner-up when no rule fires (g_loss's offset drifts in healthy
+# runs too, but a steady climb is what guide 000's table shows at epoch 1260, with the critic's margin come down)
+HINTS = {
+    "wgan": (Rule("discriminator_dominant", ("g_loss_trend", "g_loss_rise"), (), ("quality_improving",)),),
+    "bce": (Rule("discriminator_dominant", ("g_loss_climbing", "g_loss_high")),),
+}
+
 # Checked in order; the first that fires is the diagnosis. Divergence first: nothing else means anything then.
 RULES = {
     "wgan": (
         Rule("diverged", ("non_finite_or_exploded_loss_epoch",)),
-        # the generator is failing: not when its samples are clearly getting better
-        Rule("discriminator_dominant", ("g_loss_trend", "g_loss_rise"),
-             ("d_loss_tail_median", "w_dist_rise", "collapse_score_share"), ("quality_improving",)),
-        Rule("discriminator_dominant", ("g_loss_trend", "w_dist_run_trend"), ("d_loss_tail_median",
-                                                                              "collapse_score_share"),
-             ("quality_improving",)),
-        Rule("generator_dominant", ("d_loss_positive_share", "d_loss_tail_level")),
+        # the critic's loss frozen with the samples collapsed: the generator stopped moving altogether
+        Rule("mode_collapse", ("d_loss_frozen",), _COLLAPSED),
+        # the critic's lead never came down: the generator is failing (not when its samples clearly improve)
+        Rule("discriminator_dominant", _HELD, (), ("quality_improving",)),
+        Rule("generator_dominant", ("d_loss_positive_share", "d_loss_positive_level")),
         Rule("mode_collapse", ("collapse_score_share",)),
         Rule("mode_collapse", ("diversity_ratio_tail",)),
         Rule("unstable", ("d_loss_oscillation", "g_loss_oscillation")),
         Rule("unstable", ("g_loss_swings", "grad_norm_tail_median")),
+        Rule("unstable", ("g_loss_swing_over_margin", "d_loss_swing_over_margin")),
     ),
     "bce": (
         Rule("diverged", ("non_finite_or_exploded_loss_epoch",)),
-        Rule("discriminator_dominant", ("d_loss_tail_median",), ("g_loss_tail_median", "d_real_minus_d_fake")),
+        Rule("discriminator_dominant", ("d_loss_near_zero",),
+             ("g_loss_tail_median", "d_real_minus_d_fake", "g_loss_climbing", "g_loss_high")),
         # milder: D wins every comparison, past the healthy ranges, though G's loss stays moderate
         Rule("discriminator_dominant", ("d_outputs_outside_healthy",)),
         Rule("mode_collapse", ("d_loss_stuck_high", "d_acc_stuck_at_half", "g_acc_tail_median")),
+        # D with no edge at all on any epoch while G learns nothing from it (003's collapse)
+        Rule("mode_collapse", ("d_loss_pinned_at_chance",),
+             ("d_acc_stuck_at_half", "g_loss_pinned_at_chance", "d_outputs_pinned_at_half")),
         Rule("generator_dominant", ("d_loss_high",), ("d_outputs_near_half",)),
         Rule("mode_collapse", ("collapse_score_share",)),
         Rule("unstable", ("d_loss_oscillation", "g_loss_oscillation")),
@@ -302,18 +310,84 @@ def diagnose(frame: pd.DataFrame, family: str = "wgan") -> Diagnosis:
     frame = frame.reset_index(drop=True)
     if len(frame) == 0:
         return Diagnosis("healthy", family, None, 0.0, (), 0)
-    finite = frame[np.isfinite(frame[["d_loss", "g_loss"]].astype(float)).all(axis=1)]
     measured = measure(frame, family)
     fired = _fired(measured)
-    for rule in RULES[family]:
-        if set(rule.all_of) <= fired and (not rule.any_of or fired & set(rule.any_of)) \
-                and not fired & set(rule.none_of):
-            names = [*rule.all_of, *[n for n in rule.any_of if n in fired], *_warnings(fired)]
-            evidence = tuple(_evidence(measured[n]) for n in names)
-            confidence = _confidence(rule, fired, measured)
-            onset = _onset(rule.label, frame if rule.label == "diverged" else finite, measured)
-            return Diagnosis(rule.label, family, onset, confidence, evidence, len(frame))
-    return _healthy(frame, family, measured, fired)
+    matched = [rule for rule in RULES[family] if _matches(rule, fired)]
+    if not matched:
+        return _healthy(frame, family, measured, fired)
+    rule = matched[0]
+    names = [*rule.all_of, *[n for n in rule.any_of if n in fired], *_warnings(fired)]
+    evidence = tuple(_evidence(measured[n]) for n in names)
+    confidence = calibrated(rule_key(family, rule))
+    finite = frame[np.isfinite(frame[["d_loss", "g_loss"]].astype(float)).all(axis=1)]
+    onset = _onset(rule.label, frame if rule.label == "diverged" else finite, measured)
+    alternatives = _alternatives(family, rule.label, confidence, fired, measured)
+    return Diagnosis(rule.label, family, onset, confidence, evidence, len(frame), alternatives,
+                     _settle(frame, rule.label, confidence, alternatives), rule_key(family, rule))
+
+
+def _matches(rule: Rule, fired: set[str]) -> bool:
+    return set(rule.all_of) <= fired and (not rule.any_of or bool(fired & set(rule.any_of))) \
+        and not fired & set(rule.none_of)
+
+
+def rule_key(family: str, rule: Rule | None, warnings: int = 0) -> str:
+    """The calibration table's key for a rule (or for `healthy` with this many near-miss warnings, capped at 2)."""
+    if rule is None:
+        return f"{family}/healthy/{min(warnings, 2)}"
+    return f"{family}/{rule.label}/{'+'.join(rule.all_of)}"
+
+
+@functools.cache
+def _calibration() -> Mapping[str, tuple[int, int]]:
+    if not CALIBRATION.is_file():
+        return {}
+    return {k: (int(v[0]), int(v[1])) for k, v in json.loads(CALIBRATION.read_text())["rules"].items()}
+
+
+def calibrated(key: str) -> float:
+    """The development corpus's share of right calls for this rule, with one right and one wrong call added
+    (Laplace): a rule never seen there gets 0.5, one right 30 times of 30 gets 0.97."""
+    right, total = _calibration().get(key, (0, 0))
+    return (right + 1) / (total + 2)
+
+
+def _near(family: str, fired: set[str], measured: Mapping[str, Any]) -> list[tuple[Rule, str]]:
+    """Rules that fired, or missed by one required signal, or hints whose signals all fired; each with its why."""
+    out = []
+    for rule in (*RULES[family], *HINTS[family]):
+        missing = [n for n in rule.all_of if n not in fired]
+        near = len(missing) == 1 and len(rule.all_of) > 1 and missing[0] in measured
+        if (missing and not near) or (rule.any_of and not fired & set(rule.any_of)):
+            continue
+        blocked = sorted(fired & set(rule.none_of))
+        why = ", ".join(n for n in (*rule.all_of, *rule.any_of) if n in fired)
+        why += f" (not {missing[0]})" if missing else ""
+        out.append((rule, why + (f" (ruled out by {', '.join(blocked)})" if blocked else "")))
+    return out
+
+
+def _alternatives(family: str, label: str, confidence: float, fired: set[str],
+                  measured: Mapping[str, tuple[Signal, float]]) -> tuple[Alternative, ...]:
+    """Other labels whose rules fired too or nearly did: what the losses could not rule out."""
+    found: dict[str, str] = {}
+    for rule, why in _near(family, fired, measured):
+        if rule.label not in (label, "diverged"):
+            found.setdefault(rule.label, why)
+    share_left = (1 - confidence) / max(1, len(found))
+    return tuple(Alternative(lab, share_left, why) for lab, why in found.items())
+
+
+def _settle(frame: pd.DataFrame, label: str, confidence: float,
+            alternatives: tuple[Alternative, ...]) -> str | None:
+    """What would settle a diagnosis the losses leave open: the samples, when the log has none of them."""
+    if confidence >= UNSURE and not alternatives:
+        return None
+    other = f" from {' or '.join(a.label for a in alternatives)}" if alternatives else ""
+    if not any(c in frame and frame[c].notna().any() for c in SAMPLE_COLUMNS):
+        return (f"the losses alone cannot tell {label}{other} for sure: the samples would settle it (look at the "
+                f"sample grids over the last epochs, or log a quality or diversity_ratio column)")
+    return f"the losses and samples leave {label}{other} open: more epochs would settle it"
 
 
 def epoch_warning(row: Mapping[str, float], family: str) -> str | None:
@@ -342,70 +416,67 @@ def _evidence(item: tuple[Signal, float]) -> Evidence:
     return Evidence(signal.name, float(value), signal.threshold, signal.source)
 
 
-def _confidence(rule: Rule, fired: set[str], measured: Mapping[str, Any]) -> float:
-    """Required signals give 0.6; the optional ones that could fire and did add the rest."""
-    if rule.label == "diverged":
-        return 1.0
-    optional = [n for n in rule.any_of if n in measured]
-    extra = len([n for n in optional if n in fired]) / len(optional) if optional else 1.0
-    return 0.6 + 0.4 * extra
-
-
 def _healthy(frame: pd.DataFrame, family: str, measured: Mapping[str, tuple[Signal, float]],
              fired: set[str]) -> Diagnosis:
-    """Healthy: no rule fired. Confidence falls with each warning signal that fired on its own."""
-    required = {n for rule in RULES[family] for n in rule.all_of}  # lone any_of signals (d_loss < 0) are normal
+    """Healthy: no rule fired. The signals of rules it nearly matched are shown as warnings, and lower the
+    confidence (calibrated by how many rules it nearly matched)."""
+    near = _near(family, fired, measured)
+    shown_near = sorted({n for rule, _ in near if rule in RULES[family] for n in rule.all_of if n in fired})
     counter = {n for rule in RULES[family] for n in rule.none_of}  # what ruled a label out: shown, not a warning
-    warnings = tuple(_evidence(measured[n]) for n in [*sorted(fired & required), *_warnings(fired)])
-    confidence = max(0.3, 1.0 - 0.15 * len(warnings))
-    shown = warnings + tuple(_evidence(measured[n]) for n in sorted(fired & counter))
-    return Diagnosis("healthy", family, None, confidence, shown, len(frame))
+    warnings = tuple(_evidence(measured[n]) for n in [*shown_near, *_warnings(fired)])
+    key = rule_key(family, None, len({rule.label for rule, _ in near}))
+    confidence = calibrated(key)
+    shown = warnings + tuple(_evidence(measured[n]) for n in sorted(fired & counter) if n not in shown_near)
+    alternatives = _alternatives(family, "healthy", confidence, fired, measured)
+    return Diagnosis("healthy", family, None, confidence, shown, len(frame), alternatives,
+                     _settle(frame, "healthy", confidence, alternatives), key)
 
 
 def _onset(label: str, frame: pd.DataFrame, measured: Mapping[str, tuple[Signal, float]]) -> int | None:
-    """The epoch the failure began: the first bad value, the start of g_loss's climb, or of the level shift."""
+    """The epoch the failure began: the first bad value, the low point before the critic's lead grew for good,
+    the first epoch from which the critic keeps losing, the losses keep swinging, or the samples stay collapsed."""
     if label == "diverged":
         return int(measured["non_finite_or_exploded_loss_epoch"][1])
     if len(frame) == 0:
         return None
-    if label == "discriminator_dominant" and "d_outputs_outside_healthy" in measured:  # BCE: D's outputs say when
-        separated = (frame["d_real"].astype(float) > D_REAL_HEALTHY) & (frame["d_fake"].astype(float) < D_FAKE_HEALTHY)
-        # one epoch where G catches up (004: "quality goes up and down") does not end the dominance
-        separated = _smooth3(separated) >= 0.5
-        onset = _first_sustained(frame, separated)
-        if onset is not None:
-            return onset
-    column = {"discriminator_dominant": "g_loss", "generator_dominant": "d_loss"}.get(label)
+    if label == "discriminator_dominant":
+        return _dominance_onset(frame, measured)
     if label == "mode_collapse":
-        return _collapse_onset(frame)
+        return _collapse_onset(frame, measured)
     if label == "unstable":
         return _unstable_onset(frame, measured)
-    if column is None:
-        column = "d_loss"
-    smooth = frame[column].astype(float).rolling(max(3, len(frame) // 20), min_periods=1, center=True).median()
-    if label == "discriminator_dominant":
-        return int(frame["epoch"].iloc[int(np.argmin(smooth.to_numpy()))])  # the climb starts at its low point
-    if label == "generator_dominant":
-        return _first_sustained(frame, smooth > 0)
-    return _first_sustained(frame, (smooth - smooth.median()).abs() > smooth.abs().median())
+    smooth = smooth3(frame["d_loss"])
+    losing = smooth / chance(frame) > 2.5 if "d_loss_high" in measured else smooth > 0
+    return _first_sustained(frame, losing)
+
+
+def _dominance_onset(frame: pd.DataFrame, measured: Mapping[str, tuple[Signal, float]]) -> int | None:
+    """BCE: from when D's outputs (else its loss) stay separated; WGAN: the critic's margin at its lowest before
+    its lead grew and held (guide 000's run: epoch 0)."""
+    if "d_outputs_outside_healthy" in measured:  # D's outputs say when
+        separated = (frame["d_real"].astype(float) > D_REAL_HEALTHY) & (frame["d_fake"].astype(float) < D_FAKE_HEALTHY)
+        # one epoch where G catches up (004: "quality goes up and down") does not end the dominance
+        onset = _first_sustained(frame, smooth3(separated) >= 0.5)
+        if onset is not None:
+            return onset
+    if "d_loss_near_zero" in measured:
+        return _first_sustained(frame, smooth3(frame["d_loss"]) / chance(frame) < 0.15)
+    w = margin(frame)
+    return int(frame["epoch"].iloc[int(np.argmin(w.iloc[:int(np.argmax(w.to_numpy())) + 1].to_numpy()))])
 
 
 def _unstable_onset(frame: pd.DataFrame, measured: Mapping[str, tuple[Signal, float]]) -> int | None:
     """From when the gradient norm stays high (when that is the evidence), else the losses' jumps stay large."""
     if "grad_norm" in frame and "grad_norm_tail_median" in _fired(measured):
-        return _first_sustained(frame, _smooth3(frame["grad_norm"]) > GRAD_NORM_HIGH)
-    swings = [_smooth3(frame[c].astype(float).diff().abs()) > SWING * frame[c].astype(float).abs().median()
+        return _first_sustained(frame, smooth3(frame["grad_norm"]) > GRAD_NORM_HIGH)
+    swings = [smooth3(frame[c].astype(float).diff().abs()) > SWING * frame[c].astype(float).abs().median()
               for c in ("d_loss", "g_loss")]
     return _first_sustained(frame, swings[0] & swings[1])
 
 
-def _smooth3(x: pd.Series) -> pd.Series:
-    """A centred 3-epoch rolling median: one odd epoch neither starts nor ends a condition."""
-    return x.astype(float).rolling(3, center=True, min_periods=1).median()
-
-
-def _collapse_onset(frame: pd.DataFrame) -> int | None:
-    """The first sustained collapsed collapse score, else the first sustained collapsed diversity ratio."""
+def _collapse_onset(frame: pd.DataFrame, measured: Mapping[str, tuple[Signal, float]]) -> int | None:
+    """The first sustained collapsed collapse score or diversity ratio; else, from the losses, from when D sits at
+    chance (BCE) or the critic's loss stopped moving (WGAN)."""
     tests = (("collapse_score", lambda s: s >= COLLAPSED_SCORE),
              ("diversity_ratio", lambda s: s < DIVERSITY_COLLAPSED))
     for column, bad in tests:
@@ -413,7 +484,10 @@ def _collapse_onset(frame: pd.DataFrame) -> int | None:
             onset = _first_sustained(frame, bad(frame[column].astype(float)))
             if onset is not None:
                 return onset
-    return None
+    d = frame["d_loss"].astype(float)
+    if "d_loss_pinned_at_chance" in measured:
+        return _first_sustained(frame, (d / chance(frame) - 1).abs() < PINNED)
+    return _first_sustained(frame, (d / d.iloc[-1] - 1).abs() < 0.01)
 
 
 def _first_sustained(frame: pd.DataFrame, mask: pd.Series) -> int | None:

@@ -12,6 +12,8 @@ from trainables.config import ARCHITECTURE_KEYS
 from trainables.registry import get_model, model_names
 from tuner.diagnosis import Diagnosis, warning_remedies
 
+ARCHITECTURE = "ARCHITECTURE"  # a change to the user's own networks, in words: no config key can make it
+
 
 @dataclasses.dataclass(frozen=True)
 class Step:
@@ -103,7 +105,12 @@ def prescribe(diagnosis: Diagnosis, config: Mapping[str, Any] | None = None,
     """The guides' changes for this diagnosis, in ladder order, with old values read from the config."""
     config = config or {}
     steps = []
+    own = lookup(config, "MODEL")[1] in model_names()  # gantune's trainer; else the user's own, or unknown
     for remedy in _remedies(diagnosis):
+        if remedy.parameter == "MODEL" and not own:
+            if remedy.words and all(s.new != remedy.words for s in steps):
+                steps.append(Step(remedy.stage, ARCHITECTURE, None, remedy.words, remedy.reason))
+            continue  # another trainer's networks: the change in the guides' words, not a gantune model
         key, old = lookup(config, remedy.parameter)
         new = _new_value(remedy, old, config)
         if new is None or (old is not None and new == old):
@@ -128,7 +135,7 @@ def restart(diagnosis: Diagnosis, checkpoints: list[tuple[int, Path]],
     """Fresh when the failure began at the start (000: Adam's moments are poisoned), or when the plan's first
     stage changes the networks' shapes (no checkpoint loads into new networks); else resume from the last
     checkpoint before the onset (004: load epoch 40 when it collapsed at 90)."""
-    if any(s.parameter.lower() in ARCHITECTURE_KEYS for s in first_stage or ()):
+    if any(s.parameter.lower() in ARCHITECTURE_KEYS or s.parameter == ARCHITECTURE for s in first_stage or ()):
         return Restart("fresh", None, "the first stage changes the networks' shapes; a checkpoint of these "
                                       "networks cannot be loaded into the new ones")
     if diagnosis.label == "healthy":

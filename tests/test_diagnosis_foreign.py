@@ -1,0 +1,115 @@
+"""The diagnosis core on logs other trainers write: only `epoch,d_loss,g_loss` (sometimes accuracies), losses on
+any scale. Each table is a loss trajectory a user brought (issue: "The diagnosis must be right on runs gantune did
+not make") with the label its samples showed."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tuner.diagnosis import diagnose
+from tuner.prescription import ARCHITECTURE, prescribe
+
+
+def curve(points: list[tuple[int, float]], epochs: int, noise: float, seed: int) -> np.ndarray:
+    """A loss through these (epoch, value) points, with epoch-to-epoch noise of this size."""
+    xs, ys = zip(*points)
+    return np.interp(np.arange(epochs), xs, ys) + np.random.default_rng(seed).normal(0, noise, epochs)
+
+
+def log(d_loss: np.ndarray, g_loss: np.ndarray, first: int = 0, **extra: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"epoch": np.arange(first, first + len(d_loss)), "d_loss": d_loss, "g_loss": g_loss,
+                         **extra})
+
+
+def guide_000_seed_trainer(seed: int = 0, scale: float = 1.0) -> pd.DataFrame:
+    """Guide 000's broken config on the seed project's own WGAN_large trainer, 40 epochs: d_loss 4.1 -> -34 (4)
+    -> -76 (12) -> -97 (24) -> -101 (39), g_loss 0.1 -> 21 -> 40 -> 54 -> 55; the samples gray from epoch 10."""
+    d = curve([(0, 4.1), (4, -34), (12, -76), (24, -97), (39, -101)], 40, 1.5, seed)
+    g = curve([(0, 0.1), (4, 21), (12, 40), (24, 54), (39, 55)], 40, 1.0, seed + 1)
+    return log(scale * d, scale * g)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.01, 30.0])
+def test_guide_000_on_the_seed_trainer_is_the_critic_dominating_from_the_start_at_any_scale(scale):
+    found = diagnose(guide_000_seed_trainer(scale=scale))
+    assert found.label == "discriminator_dominant" and found.from_start
+    assert {"critic_margin_held", "critic_margin_not_falling"} <= {e.signal for e in found.evidence}
+
+
+def test_a_critic_loss_frozen_at_its_low_is_the_critic_winning_outright():
+    # the generator's rate 100x below the critic's: d_loss reaches -2.06 by epoch 6 and stays there to four digits
+    rng = np.random.default_rng(3)
+    d = np.r_[np.linspace(0.2, -2.06, 7), -2.06 + rng.normal(0, 3e-4, 50)]
+    g = np.r_[np.linspace(0.0, 1.03, 7), 1.03 + rng.normal(0, 3e-4, 50)]
+    found = diagnose(log(d, g, first=1))
+    assert found.label == "discriminator_dominant" and found.from_start, found.evidence
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_healthy_run_whose_g_loss_drifts_up_steadily_is_healthy(seed):
+    # equal rates: the critic's margin peaks early and comes down to -0.1, while g_loss (which carries the
+    # critic's free offset) drifts up by 20% with a steady trend; d_loss < 0 throughout, as in nearly every run
+    e = np.arange(50)
+    d = -0.1 - 0.6 * np.exp(-np.abs(e - 4) / 5.0) + np.random.default_rng(seed).normal(0, 0.02, 50)
+    g = 1.5 * (1 + 0.2 * e / 49) + np.random.default_rng(seed + 10).normal(0, 0.01, 50)
+    found = diagnose(log(d, g))
+    assert found.label == "healthy", found.evidence
+    assert not {"g_loss_trend", "g_loss_rise"} & {e.signal for e in found.evidence}
+
+
+def test_losses_that_swing_far_beyond_the_critics_margin_are_unstable_without_a_gradient_norm():
+    # rates 5e-3, LAMBDA_GP 0.1: g_loss swings between 15 and 50 from epoch to epoch, d_loss flips sign
+    rng = np.random.default_rng(5)
+    d, g = -2 + rng.normal(0, 4, 40), rng.uniform(15, 50, 40)
+    assert diagnose(log(d, g)).label == "unstable"
+
+
+def test_a_bce_discriminator_pinned_at_chance_is_collapse_and_one_with_an_edge_is_not():
+    rng, e = np.random.default_rng(7), np.arange(60)
+    pinned = log(math.log(2) + rng.uniform(-0.003, 0.003, 60), math.log(2) + rng.uniform(-0.01, 0.01, 60),
+                 d_acc=0.5 + rng.uniform(-0.015, 0.015, 60))
+    found = diagnose(pinned, "bce")
+    assert found.label == "mode_collapse" and "d_loss_pinned_at_chance" in {x.signal for x in found.evidence}
+    # a healthy BCE discriminator keeps some edge: accuracy 55-70%, its loss moving around 0.6-0.68
+    edge = log(0.64 + 0.03 * np.sin(e / 3) + rng.normal(0, 0.01, 60), 0.9 + rng.normal(0, 0.05, 60),
+               d_acc=0.62 + rng.uniform(-0.06, 0.06, 60))
+    assert diagnose(edge, "bce").label == "healthy"
+    # PyTorch sums the real and fake terms: chance is ln 4
+    summed = log(math.log(4) + rng.uniform(-0.005, 0.005, 60), math.log(2) + rng.uniform(-0.01, 0.01, 60))
+    assert diagnose(summed, "bce").label == "mode_collapse"
+
+
+def test_a_bce_discriminator_near_zero_with_g_loss_climbing_dominates_below_guide_004s_g_loss_20():
+    rng = np.random.default_rng(9)
+    d = np.r_[np.linspace(0.7, 0.05, 8), 0.04 + rng.uniform(0, 0.02, 42)]
+    g = np.r_[np.linspace(0.7, 2, 8), np.linspace(2, 6, 42)] + rng.normal(0, 0.1, 50)
+    found = diagnose(log(d, g), "bce")
+    assert found.label == "discriminator_dominant" and found.onset_epoch <= 8
+
+
+def test_an_uncertain_call_names_its_runner_up_and_what_would_settle_it():
+    # guide 000's table at epoch 1260: d_loss came down from -62 to -12 while g_loss climbed to 65; the losses
+    # alone cannot tell this from a healthy run whose g_loss offset drifts (only the gray samples could)
+    e = np.arange(1261)
+    d = -12 - 50 * np.exp(-e / 30) + np.random.default_rng(0).normal(0, 1, 1261)
+    g = 5 + 60 * (e / 1260) ** 0.8 + np.random.default_rng(1).normal(0, 2, 1261)
+    found = diagnose(log(d, g))
+    assert found.confidence < 0.9
+    assert found.settle and "samples" in found.settle
+    labels = {found.label} | {a.label for a in found.alternatives}
+    assert "discriminator_dominant" in labels
+    assert found.to_dict()["alternatives"] == [a.to_dict() for a in found.alternatives]
+
+
+def test_a_plan_for_another_trainer_speaks_of_its_networks_not_of_gantune_models():
+    found = diagnose(guide_000_seed_trainer())
+    foreign = prescribe(found, {"LEARNING_RATE_G": 1e-5, "LEARNING_RATE_D": 1e-4, "N_CRITIC": 5})
+    assert "MODEL" not in {s.parameter for s in foreign.steps}
+    architecture = [s for s in foreign.steps if s.parameter == ARCHITECTURE]
+    assert architecture and "Upsample + Conv2d instead of ConvTranspose2d" in architecture[0].new
+    own = prescribe(found, {"MODEL": "wgan_small", "LEARNING_RATE_G": 1e-5, "LEARNING_RATE_D": 1e-4})
+    assert ("MODEL", "wgan_large") in {(s.parameter, s.new) for s in own.steps}

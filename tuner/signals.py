@@ -1,0 +1,225 @@
+"""The diagnosis core's signals: window statistics over a loss history, and the named measurements rules are made of.
+
+Every signal is relative to the run itself: a loss's tail against its own peak or its own early range, never
+against a fixed number of the loss's units, since a user's data and networks set the scale (a 2-D critic's margin
+is 0.2, a 64x64 image critic's 100). The exceptions are the BCE probabilities and losses, whose units are fixed
+(chance is ln 2 per term), and the sample statistics gantune's own trainer writes.
+
+Signals read the tail of the run (its last quarter, at least TAIL_MIN epochs), so one noisy epoch never decides;
+sample-statistic signals skip the first GRACE epochs, where an untrained generator looks collapsed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+TAIL_MIN = 5
+GRACE = 5  # epochs before sample statistics count
+EXPLODED = 1e4  # |loss| beyond this is divergence (001, 4.4: "goes to +-infinity")
+COLLAPSED_SCORE = 8  # guide 002's collapse score (0-14) at or above which a run is collapsed
+DIVERSITY_COLLAPSED = 0.1  # fakes closer to each other than a tenth of real data's spread (003 / 001 4.1)
+QUALITY_GAIN = 0.03  # quality is -log10(1 + KID) / 10 early on: +0.03 is KID halved
+D_REAL_HEALTHY, D_FAKE_HEALTHY = 0.9, 0.1  # guide 004's healthy D(real) 0.7-0.9 and D(fake) 0.1-0.3, outer edges
+CHECKERBOARD = 4.0  # Nyquist-frequency power this many times the data's: a transposed conv's grid (001 4.3)
+BLURRY = 0.5  # high-frequency power below half the data's: soft images without edges (001 4.2)
+GRAD_NORM_HIGH = 2.0  # the critic's gradient norm far above the penalty's target of 1 (001 2.1)
+SWING = 0.5  # a loss's epoch-to-epoch jump over its size, with the penalty's cause in evidence
+MARGIN_HELD = 0.8  # the critic's margin in the tail still holds this share of its peak: it never came down
+MARGIN_FALLING = -0.05  # ...and is not falling by more than this share of its peak across the tail
+FROZEN = 0.002  # a tail whose spread is below this share of its level has stopped moving
+CHANCE = (math.log(2), math.log(4))  # a BCE D at chance: ln 2 per term (Keras means) or ln 4 (PyTorch sums)
+PINNED = 0.01  # within 1% of chance on every tail epoch: D has no edge at all (003: "D accuracy 50% exactly")
+
+
+# ----- window statistics (pure, NaN-tolerant) -------------------------------------------------------------------
+def tail(x: pd.Series) -> pd.Series:
+    return x.iloc[-max(TAIL_MIN, len(x) // 4):]
+
+
+def head(x: pd.Series) -> pd.Series:
+    return x.iloc[:max(3, len(x) // 10)]
+
+
+def smooth3(x: pd.Series) -> pd.Series:
+    """A centred 3-epoch rolling median: one odd epoch neither starts nor ends a condition."""
+    return x.astype(float).rolling(3, center=True, min_periods=1).median()
+
+
+def trend(x: pd.Series) -> float:
+    """Spearman rank correlation of the values with time: +1 steadily rising, -1 steadily falling."""
+    x = x.dropna()
+    if len(x) < 3 or x.nunique() < 2:
+        return 0.0
+    return float(np.corrcoef(x.rank().to_numpy(), np.arange(len(x)))[0, 1])
+
+
+def line_change(x: pd.Series) -> float:
+    """The change across the window of a straight-line fit, in the window's own units."""
+    x = x.dropna()
+    if len(x) < 3:
+        return 0.0
+    return float(np.polyfit(np.arange(len(x)), x.to_numpy(dtype=float), 1)[0] * (len(x) - 1))
+
+
+def rise(x: pd.Series) -> float:
+    """Change across the window of a straight-line fit, relative to the window's median magnitude."""
+    x = x.dropna()
+    return line_change(x) / (abs(x.median()) + 1e-8) if len(x) >= 3 else 0.0
+
+
+def oscillation(x: pd.Series, whole: pd.Series | None = None) -> float:
+    """Median epoch-to-epoch jump of a window over the loss's magnitude: ~0.1 for a smooth curve, >1 for wild
+    swings. The magnitude is the larger of the window's and the whole run's median |value|: a WGAN critic loss
+    that has converged near 0 (the distributions match) jitters around it, which is not instability."""
+    x = x.dropna()
+    if len(x) < 3:
+        return 0.0
+    scale = x.abs().median()
+    if whole is not None and whole.notna().any():
+        scale = max(scale, whole.dropna().abs().median())
+    return float(x.diff().abs().median() / (scale + 1e-8))
+
+
+def share(mask: pd.Series) -> float:
+    return float(mask.mean()) if len(mask) else 0.0
+
+
+# ----- the columns signals read ---------------------------------------------------------------------------------
+def col(frame: pd.DataFrame, name: str) -> pd.Series:
+    return frame[name].astype(float)
+
+
+def finite(frame: pd.DataFrame, name: str) -> pd.Series:
+    x = col(frame, name)
+    return x[np.isfinite(x)]
+
+
+def after_grace(frame: pd.DataFrame, name: str) -> pd.Series:
+    x = col(frame, name)
+    return tail(x.iloc[GRACE:]) if len(x) > GRACE + TAIL_MIN else x.iloc[0:0]
+
+
+def margin(frame: pd.DataFrame) -> pd.Series:
+    """The critic's margin between real and fake, smoothed: its Wasserstein estimate where the log has one, else
+    -d_loss (the estimate less the penalty)."""
+    if "w_dist" in frame and frame["w_dist"].notna().any():
+        return smooth3(finite(frame, "w_dist")).reset_index(drop=True)
+    return smooth3(-finite(frame, "d_loss")).reset_index(drop=True)
+
+
+# ----- WGAN measurements, each relative to the run's own scale ---------------------------------------------------
+def margin_held(frame: pd.DataFrame) -> float:
+    """The margin over the last tenth of the run over its peak (after the first epoch): near 1 when the critic's lead
+    never came down (guide 000: "d_loss stabilises near -100 and g_loss climbs"), well below 1 in a healthy run,
+    where the generator catches up and the estimate falls from its early peak. NaN while the critic has no lead."""
+    w = margin(frame)
+    peak = w.iloc[1:].max() if len(w) > 1 else math.nan
+    if len(w) < 2 * TAIL_MIN or not peak > 0:
+        return math.nan
+    return float(w.iloc[-max(3, len(w) // 10):].median() / peak)
+
+
+def margin_slope(frame: pd.DataFrame) -> float:
+    """The margin's straight-line change across the tail over the run's peak margin: < 0 when it is coming down."""
+    w = margin(frame)
+    peak = w.iloc[1:].max() if len(w) > 1 else math.nan
+    if len(w) < 2 * TAIL_MIN or not peak > 0:
+        return math.nan
+    return line_change(tail(w)) / float(peak)
+
+
+def margin_growth(frame: pd.DataFrame) -> float:
+    """How far the critic's margin grew from the first epoch to its peak, as a share of the peak: ~1 when it
+    opened from nothing (guide 000: d_loss 4 -> -101), ~0 when the run started where it stayed."""
+    w = margin(frame)
+    first = -finite(frame, "d_loss").iloc[0] if "w_dist" not in frame else w.iloc[0]
+    peak = w.iloc[1:].max() if len(w) > 1 else math.nan
+    return float(1 - first / peak) if peak > 0 else math.nan
+
+
+def frozen(frame: pd.DataFrame, name: str) -> float:
+    """The tail's spread (std) over its median magnitude: ~0 when the loss has stopped moving altogether."""
+    x = tail(finite(frame, name))
+    return float(x.std() / (abs(x.median()) + 1e-12)) if len(x) >= TAIL_MIN else math.nan
+
+
+def positive_level(frame: pd.DataFrame) -> float:
+    """The tail's median d_loss over the run's largest |d_loss|: a critic that is losing (d_loss positive) by a
+    margin comparable to anything it ever showed, not a converged critic hovering a hair above 0."""
+    d = smooth3(finite(frame, "d_loss"))
+    top = d.abs().max() if len(d) else math.nan
+    return float(tail(d).median() / top) if top and top > 0 else math.nan
+
+
+def swing_over_margin(frame: pd.DataFrame, name: str) -> float:
+    """A loss's median epoch-to-epoch jump in the tail over the critic's peak margin: g_loss carries the critic's
+    free offset, so its own size says nothing, but jumps larger than anything the critic ever measured between
+    real and fake are the networks chasing each other (001 1: both losses oscillate wildly)."""
+    w = margin(frame)
+    peak = w.abs().max() if len(w) else math.nan
+    x = tail(finite(frame, name))
+    if len(x) < TAIL_MIN or not peak > 0:
+        return math.nan
+    return float(x.diff().abs().median() / peak)
+
+
+def first_bad(frame: pd.DataFrame) -> float:
+    losses = frame[["d_loss", "g_loss"]].astype(float)
+    bad = ~np.isfinite(losses).all(axis=1) | (losses.abs() > EXPLODED).any(axis=1)
+    return float(frame.loc[bad, "epoch"].iloc[0]) if bad.any() else math.nan
+
+
+def quality_gain(frame: pd.DataFrame) -> float:
+    """How much the measured quality (higher is better) rose over the later half of its measurements."""
+    q = col(frame, "quality").dropna()
+    if len(q) < 2:
+        return math.nan
+    recent = q.iloc[(len(q) - 1) // 2:]
+    return float(recent.iloc[-1] - recent.iloc[0])
+
+
+def w_run_trend(frame: pd.DataFrame) -> float:
+    """The trend of the critic's margin over the run after its first epochs (+1: it never turned down)."""
+    w = margin(frame).iloc[GRACE:]
+    return trend(w) if w.notna().sum() >= 2 * TAIL_MIN else math.nan
+
+
+# ----- BCE measurements (probabilities and losses in fixed units) -------------------------------------------------
+def off_chance(frame: pd.DataFrame, name: str) -> float:
+    """The largest relative distance of a BCE loss from chance (ln 2 per term, or ln 4 for a sum of two) over the
+    tail: ~0 when the discriminator has no edge on any epoch."""
+    x = tail(finite(frame, name))
+    if len(x) < TAIL_MIN:
+        return math.nan
+    return float(min((x / c - 1).abs().max() for c in CHANCE))
+
+
+def chance(frame: pd.DataFrame) -> float:
+    """The d_loss of a discriminator at chance in this log: ln 4 when its first epochs sit nearer ln 4 (PyTorch
+    sums the real and fake terms), else ln 2 (Keras averages them)."""
+    first = head(finite(frame, "d_loss")).median()
+    return CHANCE[1] if abs(first - CHANCE[1]) < abs(first - CHANCE[0]) else CHANCE[0]
+
+
+def d_loss_over_chance(frame: pd.DataFrame) -> float:
+    return float(tail(finite(frame, "d_loss")).median() / chance(frame))
+
+
+def swing(name: str) -> Callable[[pd.DataFrame], float]:
+    """The oscillation of a loss's tail, against the whole run's magnitude."""
+    return lambda f: oscillation(tail(col(f, name)), col(f, name))
+
+
+@dataclasses.dataclass(frozen=True)
+class Signal:
+    name: str
+    value: Callable[[pd.DataFrame], float]
+    fires: Callable[[float], bool]
+    threshold: str
+    source: str
+    needs: tuple[str, ...] = ("d_loss", "g_loss")  # columns the signal reads
