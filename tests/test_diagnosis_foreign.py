@@ -113,3 +113,18 @@ def test_a_plan_for_another_trainer_speaks_of_its_networks_not_of_gantune_models
     assert architecture and "Upsample + Conv2d instead of ConvTranspose2d" in architecture[0].new
     own = prescribe(found, {"MODEL": "wgan_small", "LEARNING_RATE_G": 1e-5, "LEARNING_RATE_D": 1e-4})
     assert ("MODEL", "wgan_large") in {(s.parameter, s.new) for s in own.steps}
+
+
+def test_the_diagnosis_core_imports_without_torch_ray_optuna_or_mlflow():
+    import subprocess
+    import sys
+
+    blocked = ("import sys\n"
+               "class Block:\n"
+               "    def find_spec(self, name, path=None, target=None):\n"
+               "        if name.split('.')[0] in ('torch', 'ray', 'optuna', 'mlflow'):\n"
+               "            raise ImportError('blocked: ' + name)\n"
+               "sys.meta_path.insert(0, Block())\n"
+               "import tuner.diagnosis, tuner.signals, tuner.logs, tuner.stopping\n")
+    proc = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
