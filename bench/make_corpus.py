@@ -27,12 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from refgan.config import RunConfig  # noqa: E402
 from refgan.data import load  # noqa: E402
 from refgan.labels import label_run  # noqa: E402
-from refgan.layouts import BY_NAME, LAYOUTS, write_log  # noqa: E402
+from refgan.layouts import BY_NAME, LAYOUTS, read_log, write_log  # noqa: E402
 from refgan.recipes import RECIPES, plan  # noqa: E402
 from refgan.train import train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent / "data" / "corpus"
-SETS = {"dev": (1, 60), "held": (2, 45)}  # rng seed, number of runs
+SETS = {"dev": (1, 60, 14), "held": (2, 36, 10)}  # rng seed, runs in the main plan, extra healthy-prone runs
 
 
 def write_trace(path: Path, trace: list[dict]) -> None:
@@ -44,28 +44,40 @@ def write_trace(path: Path, trace: list[dict]) -> None:
             writer.writerow({k: (f"{v:.5g}" if isinstance(v, float) else v) for k, v in row.items()})
 
 
+def read_trace(path: Path) -> list[dict]:
+    with path.open() as f:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+
+
+def label_entry(logs: list[dict], trace: list[dict], layout_name: str) -> dict:
+    result = label_run(logs, trace)
+    onset = result["onset"]
+    logged = None if onset is None else onset + BY_NAME[layout_name].base
+    keep = ("label", "clear", "why")
+    return {"onset": onset, "onset_logged": logged, **{k: result[k] for k in keep}}
+
+
 def run_one(out: Path, name: str, recipe: str, cfg: RunConfig, layout_name: str) -> dict:
     data = load(cfg.data, cfg.data_std, cfg.n_data, cfg.seed)
     logs, trace = train(cfg, data)
     layout = BY_NAME[layout_name]
     write_log(out / f"{name}.{layout.ext}", layout, logs)
     write_trace(out / f"{name}.samples.csv", trace)
-    result = label_run(logs, trace)
-    onset = result["onset"]
+    about = {"family": cfg.loss, "data": cfg.data, "layout": layout_name, "log": f"{name}.{layout.ext}"}
     return {
-        "label": result["label"],
-        "onset": onset,
-        "onset_logged": None if onset is None else onset + layout.base,
-        "clear": result["clear"],
-        "family": cfg.loss,
-        "data": cfg.data,
-        "layout": layout_name,
-        "log": f"{name}.{layout.ext}",
+        **label_entry(logs, trace, layout_name),
+        **about,
         "recipe": recipe,
         "intended": RECIPES[recipe][0],
         "config": asdict(cfg),
-        "why": result["why"],
     }
+
+
+def relabel(out: Path, manifest: dict) -> None:
+    """Recompute every label from the stored logs and sample traces (after a change to refgan.labels)."""
+    for name, entry in manifest.items():
+        logs = read_log(out / entry["log"], BY_NAME[entry["layout"]])
+        entry.update(label_entry(logs, read_trace(out / f"{name}.samples.csv"), entry["layout"]))
 
 
 def summary(manifests: dict[str, dict]) -> str:
@@ -90,13 +102,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", help="run just this spec")
     parser.add_argument("--list", action="store_true", help="list the run specs and exit")
     parser.add_argument("--force", action="store_true", help="rerun specs already in the manifest")
+    parser.add_argument("--relabel", action="store_true", help="relabel the stored runs without training")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    seed, count = SETS[args.set]
-    specs = plan(random.Random(seed), count, [layout for layout in LAYOUTS], seed_base=1000 * seed)
+    seed, count, extra = SETS[args.set]
+    specs = plan(random.Random(seed), count, extra, LAYOUTS, seed_base=1000 * seed)
     if args.list:
-        for name, recipe, cfg, layout in specs:
-            print(name, recipe, layout, cfg)
+        for name, _, cfg, layout in specs:
+            print(name, layout, cfg)
         return
     generate(args, specs)
 
@@ -107,6 +120,10 @@ def generate(args, specs) -> None:
     manifest_path = out / "manifest.json"
     manifest = load_manifest(manifest_path)
     start = time.time()
+    if args.relabel:
+        relabel(out, manifest)
+        manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        specs = []
     for name, recipe, cfg, layout in specs:
         if (args.only and name != args.only) or (name in manifest and not args.force and not args.only):
             continue

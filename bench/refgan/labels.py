@@ -21,7 +21,7 @@ TH = {
     "gap_sep": (0.25, 0.05),  # the critic separates only with AUC >= auc_dd and a mean score gap >= this
     "collapse": (0.25, 0.05),  # diversity (mean pairwise distance of fakes / of reals)
     "modes": (0.875, 0.1),  # share of 2-D modes captured
-    "hq": (0.4, 0.08),  # share of 2-D samples within 3 std of a mode
+    "hq": (0.2, 0.05),  # share of 2-D samples within 3 std of a mode
     "img_div": (0.5, 0.08),
     "classes": (5, 1),
     "near": (0.6, 0.08),  # nearest-real distance / its value before training
@@ -96,7 +96,7 @@ def onset(label: str, rows: list[dict], near0: float) -> int:
 
 def why(label: str, med: dict) -> str:
     if "modes" in med:
-        quality = f"{med['modes']:.0f}/{med['n_modes']} modes, {med['hq']:.0%} of samples near a mode"
+        quality = f"{med['modes']:.0f}/{med['n_modes']:.0f} modes, {med['hq']:.0%} of samples near a mode"
     else:
         quality = f"{med['classes']:.0f} digit classes, nearest-real distance {med['near_real']:.2f} of data scale"
     return (

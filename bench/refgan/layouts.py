@@ -78,3 +78,14 @@ def write_log(path: Path, layout: Layout, rows: list[dict]) -> None:
     for row in rows:
         lines.append(layout.sep.join(cell(layout, key, row[key]) for _, key in layout.columns))
     path.write_text("\n".join(lines) + "\n")
+
+
+def read_log(path: Path, layout: Layout) -> list[dict]:
+    """The rows `write_log` wrote, keyed and numbered as the trainer produced them."""
+    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    rows = []
+    for line in lines[1:]:
+        row = {key: float(value) for (_, key), value in zip(layout.columns, line.split(layout.sep))}
+        row["epoch"] = int(row["epoch"]) - layout.base
+        rows.append(row)
+    return rows

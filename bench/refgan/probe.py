@@ -8,7 +8,7 @@ import torch
 
 from .data import Dataset, intensity, mean_pairwise
 
-MODE_SHARE = 0.25  # a 2-D mode counts when it holds >= a quarter of its fair share of the samples
+MODE_SHARE = 0.1  # a 2-D mode counts when >= a tenth of its fair share of the samples lie within 3 std of it
 CLASS_SHARE = 0.03  # a digit class counts when >= 3% of the samples are confidently classified as it
 
 

@@ -67,11 +67,20 @@ def late_break(rng, data):
     return {**wgan_equal(rng, data), "schedule": "A", "n_critic": 5, "late_at": rng.randint(8, 16), "late": late}
 
 
+def wgan_ring(rng, data):
+    return {**wgan_equal(rng, data), "lr_g": 5e-4, "lr_d": 5e-4, "d_norm": "layer", "schedule": "A", "n_critic": 5}
+
+
 def bce_strong_d(rng, data):
     lr_g = rng.choice([1e-4, 2e-4])
     d_width = 128 if data == "digits" else 256
-    return {"loss": "bce", "lr_g": lr_g, "lr_d": lr_g * rng.choice([10, 20]), "d_width": d_width,
-            "bce_style": rng.choice(["mean", "sum"])}
+    return {
+        "loss": "bce",
+        "lr_g": lr_g,
+        "lr_d": lr_g * rng.choice([10, 20]),
+        "d_width": d_width,
+        "bce_style": rng.choice(["mean", "sum"]),
+    }
 
 
 def bce_weak_d(rng, data):
@@ -91,7 +100,11 @@ RECIPES = {
     "late_break": ("unstable", 0.06, late_break, ("ring8", "grid25")),
     "bce_strong_d": ("discriminator_dominant", 0.06, bce_strong_d, ("ring8", "grid25", "digits")),
     "bce_weak_d": ("mode_collapse", 0.08, bce_weak_d, ("ring8", "ring8", "digits")),
+    # extra healthy-prone runs appended after a set's main plan (the main plan's settings rarely end healthy)
+    "wgan_ring": ("healthy", 0.0, wgan_ring, ("ring8",)),
+    "bce_ring": ("healthy", 0.0, bce_equal, ("ring8",)),
 }
+EXTRA = ("bce_ring", "wgan_ring")
 
 
 def spec(rng: random.Random, recipe: str, seed: int) -> RunConfig:
@@ -102,10 +115,10 @@ def spec(rng: random.Random, recipe: str, seed: int) -> RunConfig:
     return RunConfig(**{**base, **fields, "data": data, "seed": seed})
 
 
-def plan(rng: random.Random, count: int, layouts, seed_base: int) -> list[tuple[str, str, RunConfig, str]]:
-    """(name, recipe, config, layout name) for `count` runs, recipes in proportion to their shares."""
+def plan(rng: random.Random, count: int, extra: int, layouts, seed_base: int) -> list[tuple[str, str, RunConfig, str]]:
+    """(name, recipe, config, layout name): `count` runs with recipes in proportion to their shares, then `extra`."""
     names = [r for r, (_, share, _, _) in RECIPES.items() for _ in range(round(share * count))]
-    names = (names + ["wgan_equal"] * count)[:count]
+    names = (names + ["wgan_equal"] * count)[:count] + [EXTRA[i % len(EXTRA)] for i in range(extra)]
     specs = []
     for i, recipe in enumerate(names):
         cfg = spec(rng, recipe, seed_base + i)
