@@ -47,9 +47,9 @@ def test_the_example_trainers_broken_config_is_fixed_end_to_end(tmp_path):
     project = example_project(tmp_path)
     broken = diagnose(pd.read_csv(project / "losses.csv"))
     assert broken.label == "generator_dominant"
-    (project / "losses.csv").rename(project / "broken.csv")
+    (project / "losses.csv").rename(tmp_path / "broken.csv")  # outside the project: trials log to losses.csv
 
-    done = gantune("autofix", "--run", str(project / "broken.csv"), "--apply", "--config",
+    done = gantune("autofix", "--run", str(tmp_path / "broken.csv"), "--apply", "--config",
                    str(project / "config.py"), "--train-cmd", f"{sys.executable} train.py", "--trials", "2",
                    "--name", "fix", "--write", "--json")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

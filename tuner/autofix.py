@@ -23,7 +23,7 @@ from typing import Any
 from search_spaces.spaces import resolve
 from trainables.config import ARCHITECTURE_KEYS, GanConfig, write_config
 from tuner.diagnosis import Diagnosis
-from tuner.external import ExternalSetup, config_text
+from tuner.external import BrokenTrainerError, ExternalSetup, config_text
 from tuner.prescription import Plan, Step, prescribe
 from tuner.stage_search import StageSearch, stage_search
 from tuner.stopping import STOP_LABELS, beats
@@ -109,6 +109,7 @@ class FixResult:
     spent: int
     seconds: float
     parent_run_id: str
+    trained: bool = True  # False: `config` holds guide's values no trial trained (labelled untrained)
 
     @property
     def fixed_stage(self) -> int | None:
@@ -120,7 +121,8 @@ class FixResult:
                 "fixed": self.fixed is not None, "fixed_stage": self.fixed_stage,
                 "fixed_trial": self.fixed.name if self.fixed else None,
                 "fixed_quality": _json_float(self.fixed.quality) if self.fixed else None,
-                "config_file": str(self.config_path), "spent_trial_epochs": self.spent,
+                "config_file": str(self.config_path), "config_trained": self.trained,
+                "spent_trial_epochs": self.spent,
                 "seconds": round(self.seconds, 1), "stages": [s.to_dict() for s in self.stages]}
 
 
@@ -133,8 +135,25 @@ def run_autofix(broken: Broken, settings: FixSettings, store: Store, on_stage: A
     """Walk the ladder's stages in order until a trial fixes the run or the stages or the budget run out."""
     started = time.perf_counter()
     parent = _parent(broken, settings, store)
+    try:
+        results, current, trained = _walk(broken, settings, store, parent, on_stage)
+    except BrokenTrainerError as err:
+        store.log(parent, tags={"gantune.status": "trainer_error", "gantune.error": str(err)[:500]})
+        store.end(parent, "FAILED")
+        raise
+    fixed = next((r.fixed for r in results if r.fixed), None)
+    path, diff = _write_config(broken, settings, current)
+    result = FixResult(broken, tuple(results), current, fixed, path, diff, sum(r.spent for r in results),
+                       time.perf_counter() - started, parent, trained)
+    _record(result, settings, store)
+    return result
+
+
+def _walk(broken: Broken, settings: FixSettings, store: Store, parent: str,
+          on_stage: Any) -> tuple[list[StageResult], dict[str, Any], bool]:
+    """The stages' results, the config carried to the end and whether a trial trained it."""
     budget = settings.budget or settings.trials * settings.epochs * len(_stages(broken))
-    current, results, spent = dict(broken.config), [], 0
+    current, results, spent, trained = dict(broken.config), [], 0, True
     for stage in _stages(broken):
         search = stage_search(stage, _applicable(broken, broken.plan(current).stage(stage)), current, broken.key,
                               _adopt(broken, current))
@@ -143,21 +162,31 @@ def run_autofix(broken: Broken, settings: FixSettings, store: Store, on_stage: A
         spent += result.spent
         if on_stage is not None:
             on_stage(result)
+        _check_trained(result)
         if result.fixed is not None:
-            current = _full_config(broken, search, result.fixed.values)
-            break
+            return results, _full_config(broken, search, result.fixed.values), True
         if result.summary is not None and result.summary.best is not None:
-            current = _full_config(broken, search, result.summary.best.values)
-        elif search.changes:
-            current = dict(search.base)  # nothing finished: keep the guide's values and climb on
+            current, trained = _full_config(broken, search, result.summary.best.values), True
+        elif search.changes:  # nothing finished: keep the guide's values (the first trial's) and climb on
+            current, trained = dict(search.base), _first_trained(result)
         if budget - spent < settings.epochs:
             break
-    fixed = next((r.fixed for r in results if r.fixed), None)
-    path, diff = _write_config(broken, settings, current)
-    result = FixResult(broken, tuple(results), current, fixed, path, diff, spent, time.perf_counter() - started,
-                       parent)
-    _record(result, settings, store)
-    return result
+    return results, current, trained
+
+
+def _first_trained(result: StageResult) -> bool:
+    """Whether the stage's first trial (the guide's values) trained at least an epoch."""
+    trials = sorted(result.summary.trials, key=lambda t: t.name) if result.summary else []
+    return bool(trials) and trials[0].iterations > 0
+
+
+def _check_trained(result: StageResult) -> None:
+    """No stage escalates on errors: a stage whose every trial failed before training stops the walk."""
+    trials = result.summary.trials if result.summary else ()
+    errors = [t for t in trials if t.error]
+    if errors and all(t.iterations == 0 for t in trials):
+        raise BrokenTrainerError(f"no trial of stage {result.search.stage} trained an epoch: {errors[0].error} "
+                                 f"(see {errors[0].path}/train.log)")
 
 
 def _applicable(broken: Broken, steps: tuple[Step, ...]) -> tuple[Step, ...]:
@@ -222,7 +251,8 @@ def _sweep_settings(broken: Broken, settings: FixSettings, search: StageSearch, 
         command=settings.command, preset=f"autofix stage {search.stage}", parent_run=parent, goal=broken.quality,
         seek=True, give_up_after=settings.give_up_after, asha=False,
         confirmed=(label,) if label in STOP_LABELS else (),
-        init_checkpoint=checkpoint, external=external, kind="autofix-stage")
+        init_checkpoint=checkpoint, external=external, kind="autofix-stage",
+        max_failures=0 if broken.external else 2)  # the user's trainer failing is its own error, not Ray's
 
 
 def _resume_from(broken: Broken, search: StageSearch) -> str | None:

@@ -94,6 +94,7 @@ def load_broken(args: argparse.Namespace) -> tuple[Broken, Any]:
 def _external(args: argparse.Namespace, log: Any, diagnosis: Any) -> tuple[Broken, Any]:
     from tuner import user_config
     from tuner.external import run_quality, setup_for
+    from tuner.project import layout_for
 
     if not args.config:
         raise ConfigError("--train-cmd needs --config FILE: your trainer's config, which each trial copies with "
@@ -102,7 +103,11 @@ def _external(args: argparse.Namespace, log: Any, diagnosis: Any) -> tuple[Broke
         raise ConfigError("--model and --data choose gantune's trainer; with --train-cmd your trainer decides")
     config = user_config.read(Path(args.config))
     epochs = args.epochs if args.epochs is not None else len(log.frame)
-    setup = setup_for(args.train_cmd, Path(args.config), config, epochs, log.family, max(1, int(args.cpus_per_trial)))
+    layout = layout_for(Path(args.config), config, Path(log.source), args.log, args.project)
+    setup = setup_for(args.train_cmd, Path(args.config), config, epochs, log.family, max(1, int(args.cpus_per_trial)),
+                      layout)
+    print(f"  project {layout.root}: each trial mirrors it, runs your command in {layout.workdir} and reads "
+          f"{layout.log}", flush=True)
     broken = Broken(str(log.source), diagnosis, config, run_quality(log.frame, log.family), len(log.frame),
                     EXTERNAL)
     return broken, setup
@@ -159,9 +164,12 @@ def _print_result(result: FixResult, uri: str) -> None:
     if result.fixed:
         print(f"\nfixed at stage {result.fixed_stage} by {result.fixed.name}: healthy, quality "
               f"{result.fixed.quality:.4g} (the broken run: {result.broken.quality:.4g})")
-    else:
+    elif result.trained:
         print("\nnot fixed: no stage produced a healthy trial that beats the broken run; the config below is the "
               "best carried through the ladder")
+    else:
+        print("\nnot fixed: no stage produced a healthy trial that beats the broken run; the config below is "
+              "untrained: it holds the guide's values of the last stage, which no trial trained")
     print(f"compute: {result.spent} trial-epochs in {result.seconds / 60:.1f} min")
     print(f"config: {result.config_path}")
     if result.diff:

@@ -24,6 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--data", help="the dataset for gantune's model (default: the run's DATA)")
     a.add_argument("--train-cmd", metavar="CMD", help="your own trainer, e.g. \"python train.py\" (needs --config; "
                                                      "see the README's contract)")
+    a.add_argument("--project", metavar="DIR", help="your project's root, mirrored into each trial (default: the "
+                                                   "config's git repository, else the config's folder)")
+    a.add_argument("--log", metavar="PATH", help="where your trainer writes its per-epoch log, relative to the "
+                                                "config's folder (default: where --run is in the project)")
     a.add_argument("--trials", type=int, default=4, help="trials per stage (default 4)")
     a.add_argument("--epochs", type=int, help="epochs per trial (default: as many as the broken run logged)")
     a.add_argument("--budget", type=int, help="trial-epochs in all (default: trials x epochs per stage)")

@@ -1,14 +1,14 @@
 """The user's own trainer as a Ray Tune trial: their command, their config file, their losses.csv.
 
 The contract (README, "Your own trainer"):
-- gantune mirrors the folder holding the user's config into each trial directory (files are copied, folders
-  linked; earlier outputs, losses.csv, samples/ and checkpoints/, are left out) and writes the config file there
-  with the trial's values, so a `train.py` that reads `config.py` beside it reads the trial's settings;
-- it runs the command in the trial directory (split like a shell would, run without one), with
-  GANTUNE_TRIAL_DIR and GANTUNE_CONFIG set;
-- the trainer appends one row per epoch to `losses.csv` in its working directory (any format `autofix --run`
-  reads); gantune reports each new row to Ray Tune with the diagnosis core's label, and kills the process when
-  the stopper fires, when the epochs are done, or when the trial ends for any other reason.
+- gantune mirrors the user's project (tuner/project.py: the git root, else --project, else the config's folder)
+  into each trial directory and writes the config file there with the trial's values, so a `train.py` that
+  reads `config.py` beside it reads the trial's settings;
+- it runs the command in the config's folder inside that mirror (split like a shell would, run without one),
+  with GANTUNE_TRIAL_DIR and GANTUNE_CONFIG set;
+- the trainer appends one row per epoch to its log (the layout's `log`: any format `autofix --run` reads);
+  gantune reports each new row to Ray Tune with the diagnosis core's label, and kills the process when the
+  stopper fires, when the epochs are done, or when the trial ends for any other reason.
 - The objective is the log's `quality` column when it has one; otherwise the loss family's proxy (`proxy`),
   which is reported to Ray Tune but never shown to the diagnosis as a sample measurement.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -31,12 +32,9 @@ from typing import Any
 import pandas as pd
 
 from trainables.errors import ConfigError, GantuneError
+from tuner.project import Layout, layout_for, mirror
 
-LOSSES = "losses.csv"
-OUTPUTS = frozenset({LOSSES, "samples", "checkpoints", "__pycache__", "runs", "sweeps", "autofix", "mlruns",
-                     "mlartifacts", "mlflow.db", "train.log"})
 EPOCH_KEYS = ("NUM_EPOCHS", "EPOCHS", "N_EPOCHS")
-COPY_LIMIT = 1 << 20  # files up to 1 MiB are copied (scripts, configs); larger ones (data) are linked
 CHILD = Path(__file__).with_name("child.py")
 
 
@@ -44,23 +42,37 @@ class TrainerError(GantuneError):
     """The user's trainer exited with an error before its epochs were done."""
 
 
+class BrokenTrainerError(GantuneError):
+    """The user's trainer fails before its first epoch the same way whatever the config: a search cannot help."""
+
+
+EARLY = re.compile(r"exited with code -?\d+ after 0 epochs: (.*)")
+
+
+def early_error(text: str) -> str | None:
+    """The trainer's last output line when a trial's error text says it failed before its first epoch."""
+    found = EARLY.findall(text)
+    return found[-1].strip() if found else None
+
+
 @dataclasses.dataclass(frozen=True)
 class ExternalSetup:
     command: tuple[str, ...]
-    config_path: Path  # the user's config file; its folder is the project mirrored into each trial
+    config_path: Path  # the user's config file
+    layout: Layout  # the project mirrored into each trial, where the command runs and where it logs
     base: Mapping[str, Any]  # the config the trial's search values apply to (UPPER_CASE keys, as in the file)
     epochs: int
     family: str = "wgan"
     poll_s: float = 0.25
     threads: int = 1
+    storage: Path | None = None  # the sweep's folder, which holds each trial's directory (None: Ray's trial dir)
 
-    @property
-    def project(self) -> Path:
-        return self.config_path.parent
+    def config_in(self, trial_dir: Path) -> Path:
+        return trial_dir / self.layout.workdir / self.config_path.name
 
 
 def setup_for(command: str, config_path: Path, config: Mapping[str, Any], epochs: int, family: str,
-              threads: int = 1) -> ExternalSetup:
+              threads: int = 1, layout: Layout | None = None) -> ExternalSetup:
     """Check the command and config once, in the driver: a bad one is one line, not an error per trial."""
     argv = tuple(shlex.split(command))
     if not argv:
@@ -69,7 +81,8 @@ def setup_for(command: str, config_path: Path, config: Mapping[str, Any], epochs
     if program is None and not (config_path.parent / argv[0]).is_file():
         raise ConfigError(f"--train-cmd {command!r}: {argv[0]!r} is not a program on PATH")
     argv = (program, *argv[1:]) if program and os.sep not in argv[0] else argv
-    return ExternalSetup(argv, config_path.resolve(), dict(config), epochs, family, threads=threads)
+    layout = layout or layout_for(config_path, config)
+    return ExternalSetup(argv, config_path.resolve(), layout, dict(config), epochs, family, threads=threads)
 
 
 def epochs_key(config: Mapping[str, Any]) -> str | None:
@@ -115,29 +128,25 @@ def run_quality(frame: pd.DataFrame, family: str) -> float:
 
 
 # ----- the trial ---------------------------------------------------------------------------------------------
-def mirror(project: Path, trial_dir: Path, config_name: str) -> None:
-    """The project's files in the trial directory: small files copied, the rest linked, outputs left out."""
-    trial_dir.mkdir(parents=True, exist_ok=True)
-    for entry in project.iterdir():
-        target = trial_dir / entry.name
-        if entry.name in OUTPUTS or entry.name == config_name or target.exists() or entry.name.startswith("."):
-            continue
-        if entry.is_file() and entry.stat().st_size <= COPY_LIMIT:
-            shutil.copy2(entry, target)
-        else:
-            target.symlink_to(entry.resolve(), target_is_directory=entry.is_dir())
-
-
 def external_trial(config: dict[str, Any], setup: ExternalSetup) -> None:
     """Ray Tune function trainable (bind `setup` with tune.with_parameters)."""
     from ray import tune
 
+    context = tune.get_context()
+    # in the sweep's own folder, not Ray's staging folder: Ray copies that one into storage, and with it the
+    # data the mirror links to
+    trial_dir = setup.storage / context.get_trial_name() if setup.storage else Path(context.get_trial_dir())
+    mirror(setup.layout, trial_dir, setup.config_path.name)
+    values = trial_values(setup, config)
+    setup.config_in(trial_dir).write_text(config_text(setup, values))
+    _follow(setup, trial_dir)
+
+
+def _follow(setup: ExternalSetup, trial_dir: Path) -> None:
+    from ray import tune
+
     from trainables.trainable import Report
 
-    trial_dir = Path(tune.get_context().get_trial_dir())
-    mirror(setup.project, trial_dir, setup.config_path.name)
-    values = trial_values(setup, config)
-    (trial_dir / setup.config_path.name).write_text(config_text(setup, values))
     report = Report()
     with Child(setup, trial_dir) as child:
         for row in child.rows():
@@ -147,21 +156,23 @@ def external_trial(config: dict[str, Any], setup: ExternalSetup) -> None:
 
 
 class Child:
-    """The user's process: started in the trial directory, followed through its losses.csv, always killed."""
+    """The user's process: started in the config's folder of the trial's mirror, followed through its log,
+    always killed."""
 
     def __init__(self, setup: ExternalSetup, trial_dir: Path) -> None:
         self.setup, self.dir = setup, trial_dir
-        self.losses = trial_dir / LOSSES
+        self.losses = setup.layout.log_in(trial_dir)
         self.seen = 0
         self.proc: subprocess.Popen | None = None
         self.parsed: tuple[str, pd.DataFrame] = ("", pd.DataFrame())  # the last complete text and its frame
 
     def __enter__(self) -> Child:
         env = {**os.environ, "GANTUNE_TRIAL_DIR": str(self.dir), "PYTHONUNBUFFERED": "1",
-               "GANTUNE_CONFIG": str(self.dir / self.setup.config_path.name),
+               "GANTUNE_CONFIG": str(self.setup.config_in(self.dir)),
                "OMP_NUM_THREADS": str(self.setup.threads)}
         self.log = (self.dir / "train.log").open("w")
-        self.proc = subprocess.Popen([sys.executable, str(CHILD), *self.setup.command], cwd=self.dir, env=env,
+        self.proc = subprocess.Popen([sys.executable, str(CHILD), *self.setup.command],
+                                     cwd=self.dir / self.setup.layout.workdir, env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
@@ -193,9 +204,12 @@ class Child:
             if finished:
                 break
             time.sleep(self.setup.poll_s)
-        if self.proc.returncode != 0 and self.seen < self.setup.epochs:
-            raise TrainerError(f"{shlex.join(self.setup.command)} exited with code {self.proc.returncode} "
-                               f"after {self.seen} epochs: {self._last_output()}")
+        code = self.proc.returncode
+        if (code != 0 and self.seen < self.setup.epochs) or self.seen == 0:
+            why = self._last_output() if code != 0 else f"no epoch in {self.setup.layout.log} (the log it " \
+                                                          f"writes is another: give --log)"
+            raise TrainerError(f"{shlex.join(self.setup.command)} exited with code {code} after {self.seen} "
+                               f"epochs: {why}")
 
     def _read(self) -> pd.DataFrame:
         from tuner.logs import LogError, parse_log
@@ -213,7 +227,7 @@ class Child:
             return frame
         except LogError as err:
             self.kill()
-            raise TrainerError(f"the trainer's {LOSSES} cannot be read: {err}") from None
+            raise TrainerError(f"the trainer's {self.setup.layout.log} cannot be read: {err}") from None
 
     def _last_output(self) -> str:
         self.log.flush()

@@ -9,6 +9,7 @@ their last intermediate value, which is what they are), and only a trial that ra
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from optuna.trial import TrialState
 from ray.tune import Stopper
@@ -42,6 +43,19 @@ class CollapseStopper(Stopper):
 
     def stop_all(self) -> bool:
         return self.done
+
+
+class EndWhenBroken(Stopper):
+    """Wraps a stopper (or none): the search also ends when `broken.stop_all()` says the trainer cannot run."""
+
+    def __init__(self, inner: Stopper | None, broken: Any) -> None:
+        self.inner, self.broken = inner, broken
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return bool(self.inner and self.inner(trial_id, result))
+
+    def stop_all(self) -> bool:
+        return self.broken.stop_all() or bool(self.inner and self.inner.stop_all())
 
 
 class HonestOptunaSearch(OptunaSearch):

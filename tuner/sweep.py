@@ -85,6 +85,7 @@ class TrialOutcome:
     iterations: int  # epochs this trial trained (fewer than epochs_run when it resumed a checkpoint)
     path: str
     checkpoint: str | None
+    error: str | None = None  # the last line of the trial's error, when it raised one
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +137,7 @@ def _quiet() -> None:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")  # snapshot often: a killed driver loses less
+    os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")  # the trial table prints each error's last line
     # Ray's JSON/CSV/TensorBoard result files duplicate what losses.csv and MLflow hold, at a CPU cost per result
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     import mlflow  # noqa: F401  (mlflow sets its logger's level when imported: import it first)
@@ -181,8 +183,8 @@ def _trainable(settings: SweepSettings):
 
     threads = max(1, int(settings.cpus_per_trial))
     if settings.external:
-        trainable = tune.with_parameters(external_trial,
-                                         setup=dataclasses.replace(settings.external, threads=threads))
+        setup = dataclasses.replace(settings.external, threads=threads, storage=settings.path)
+        trainable = tune.with_parameters(external_trial, setup=setup)
     else:
         setup = TrialSetup(base=dict(settings.base), threads=threads, init_checkpoint=settings.init_checkpoint)
         trainable = tune.with_parameters(train_trial, setup=setup)
@@ -221,13 +223,13 @@ def write_best(settings: SweepSettings, values: Mapping[str, Any], path: Path) -
     return path
 
 
-def _tuner(settings: SweepSettings, callbacks: list):
+def _tuner(settings: SweepSettings, callbacks: list, broken: Any):
     from optuna.samplers import TPESampler
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     from search_spaces.spaces import DefineByRun
-    from tuner.ray_hooks import CollapseStopper, HonestOptunaSearch
+    from tuner.ray_hooks import CollapseStopper, EndWhenBroken, HonestOptunaSearch
     from tuner.sweep_callbacks import trial_dirname
 
     policy = settings.policy
@@ -241,8 +243,8 @@ def _tuner(settings: SweepSettings, callbacks: list):
                  if settings.asha else FIFOScheduler())
     run_config = tune.RunConfig(
         name=settings.name, storage_path=str(settings.storage.resolve()), callbacks=callbacks, verbose=0,
-        stop=CollapseStopper(policy, settings.goal, settings.give_up_after, settings.seek, settings.stopper)
-        if settings.stopper or settings.seek else None,
+        stop=EndWhenBroken(CollapseStopper(policy, settings.goal, settings.give_up_after, settings.seek,
+                                           settings.stopper) if settings.stopper or settings.seek else None, broken),
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2))
     tune_config = tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=settings.trials,
@@ -256,21 +258,24 @@ def _tuner(settings: SweepSettings, callbacks: list):
 def run_sweep(settings: SweepSettings, store: Store) -> Summary:
     from ray import tune
 
-    from tuner.sweep_callbacks import ProgressTable, SweepTracker
+    from tuner.sweep_callbacks import BrokenTrainerWatch, ProgressTable, SweepTracker
 
     check_paths(settings)
     parent_id = _parent(settings, store)
+    broken = BrokenTrainerWatch()
     callbacks = [SweepTracker(store, settings.name, parent_id, settings.model, settings.policy,
                               functools.partial(config_of, settings), seed_point(settings.space, settings.base),
                               "guide's values" if settings.kind == "autofix-stage" else "seed config"),
-                 ProgressTable(settings.policy, settings.progress_every)]
+                 ProgressTable(settings.policy, settings.progress_every), broken]
     if settings.resume:
         tuner = tune.Tuner.restore(str(settings.path), trainable=_trainable(settings), resume_unfinished=True,
                                    resume_errored=True)
     else:
-        tuner = _tuner(settings, callbacks)
+        tuner = _tuner(settings, callbacks, broken)
     grid = tuner.fit()
-    return _summarise(settings, grid, store, parent_id)
+    summary = _summarise(settings, grid, store, parent_id)
+    broken.check()  # the trainer cannot run: one line and exit 2, not a ladder of errors
+    return summary
 
 
 def check_paths(settings: SweepSettings) -> None:
@@ -311,7 +316,7 @@ def _summarise(settings: SweepSettings, grid: Any, store: Store, parent_id: str)
             verdict=verdict, quality=float(metrics.get(METRIC, float("nan"))),
             epochs_run=int(epoch) + 1 if epoch is not None else 0,
             iterations=int(metrics.get("training_iteration", 0)), path=str(result.path),
-            checkpoint=result.checkpoint.path if result.checkpoint else None))
+            checkpoint=result.checkpoint.path if result.checkpoint else None, error=_error_text(result.error)))
     best = _best(trials)
     best_path = None
     if best is not None:
@@ -319,6 +324,11 @@ def _summarise(settings: SweepSettings, grid: Any, store: Store, parent_id: str)
     summary = Summary(settings, tuple(trials), best, best_path, parent_id)
     _record(summary, store)
     return summary
+
+
+def _error_text(error: Any) -> str | None:
+    lines = [ln for ln in str(error).splitlines() if ln.strip()] if error is not None else []
+    return lines[-1][:300] if lines else None
 
 
 def _best(trials: list[TrialOutcome]) -> TrialOutcome | None:

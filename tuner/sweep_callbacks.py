@@ -165,6 +165,40 @@ class ProgressTable(Callback):
         self._out(f"  t{trial_number(trial):03d} error: {_error_line(trial)}")
 
 
+class BrokenTrainerWatch(Callback):
+    """Two trials in a row whose trainer failed before its first epoch with the same output line: the trainer is
+    broken whatever the config (an import error, a missing file), so the search ends at once (`stop_all`)."""
+
+    def __init__(self) -> None:
+        self.last: str | None = None  # the previous finished trial's early error, None if it trained
+        self.found: tuple[str, str] | None = None  # (the error line, the trial directory)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info) -> None:
+        self.last = None
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info) -> None:
+        from tuner.external import early_error
+
+        try:
+            line = early_error(Path(getattr(trial, "error_file", None) or "").read_text())
+        except OSError:
+            line = None
+        if line is not None and line == self.last and self.found is None:
+            self.found = (line, str(trial.path or trial.local_path))
+        self.last = line
+
+    def stop_all(self) -> bool:
+        return self.found is not None
+
+    def check(self) -> None:
+        from tuner.external import BrokenTrainerError
+
+        if self.found is not None:
+            line, where = self.found
+            raise BrokenTrainerError(f"your trainer fails before its first epoch whatever the config: {line} "
+                                     f"(see {where}/train.log)")
+
+
 def _quality_text(result: Mapping[str, Any]) -> str:
     quality = result.get("quality", math.nan)
     return "not yet" if quality <= QUALITY_FLOOR or quality != quality else f"{quality:.4f}"

@@ -1,0 +1,16 @@
+# A seed-layout config: UPPER_CASE constants that train.py imports, paths relative to models/ringgan/.
+# The mistake: the critic learns 5x slower than the generator and trains once per generator step, so the
+# generator dominates (guide 001, section 1: d_loss climbs to a large positive number).
+DATA_DIR = "../../dataset"
+OUTPUT_DIR = "../../outputs/ringgan"
+CHECKPOINT_DIR = "../../outputs/ringgan/checkpoints"
+LATENT_DIM = 2
+HIDDEN = 64
+BATCH_SIZE = 64
+NUM_EPOCHS = 20
+CHECKPOINT_EVERY = 5
+LEARNING_RATE_G = 5e-4
+LEARNING_RATE_D = 1e-4
+N_CRITIC = 1
+LAMBDA_GP = 2.0
+SEED = 0

@@ -1,0 +1,88 @@
+"""A seed-layout project (models/NAME/train.py + config.py, a shared `common/` two levels up, relative DATA_DIR and
+OUTPUT_DIR) fixed by `gantune autofix --apply` run from models/NAME/, as the README says: real Ray, Optuna,
+MLflow (SQLite) and the project's own PyTorch trainer on a tiny 2-D ring."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from tuner.diagnosis import diagnose
+from tuner.user_config import read
+
+SEED_PROJECT = Path(__file__).parent / "seed_project"
+
+
+def seed_project(tmp_path: Path, git: bool = True) -> Path:
+    """The example project in its own folder (a git repository unless told otherwise), trained once with its
+    broken config from models/ringgan/: the user's failed run is outputs/ringgan/losses.csv."""
+    root = tmp_path / "proj"
+    shutil.copytree(SEED_PROJECT, root, ignore=shutil.ignore_patterns("__pycache__", "outputs"))
+    if git:
+        subprocess.run(["git", "init", "-q", str(root)], check=True)
+    subprocess.run([sys.executable, "train.py"], cwd=root / "models" / "ringgan", check=True, capture_output=True,
+                   timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return root
+
+
+def gantune_in(folder: Path, *args: str, timeout: int = 540) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "tuner.cli", *args], capture_output=True, text=True, cwd=folder,
+                          timeout=timeout, env=env)
+
+
+def test_autofix_fixes_a_seed_layout_project_from_its_model_folder(tmp_path):
+    root = seed_project(tmp_path)
+    model = root / "models" / "ringgan"
+    broken = (root / "outputs" / "ringgan" / "losses.csv").read_text()
+    assert diagnose(pd.read_csv(root / "outputs" / "ringgan" / "losses.csv")).label == "generator_dominant"
+
+    done = gantune_in(model, "autofix", "--run", "../../outputs/ringgan/losses.csv", "--apply", "--config",
+                      "config.py", "--train-cmd", f"{sys.executable} train.py", "--trials", "2", "--name", "fix",
+                      "--write")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "runs your command in models/ringgan and reads outputs/ringgan/losses.csv" in done.stdout
+    report = json.loads((model / "autofix" / "fix" / "autofix.json").read_text())
+    assert report["fixed"] and report["config_trained"]
+    trials = sorted((model / "autofix" / "fix").glob("fix-stage*/t[0-9]*"))
+    assert trials
+    for trial in trials:  # each trial: the whole project, its own outputs, the data and `common` linked
+        assert (trial / "outputs" / "ringgan" / "losses.csv").is_file()
+        assert (trial / "dataset").is_symlink() and (trial / "common").is_symlink()
+        assert not (trial / "models" / "ringgan" / "autofix").exists()
+    assert (root / "outputs" / "ringgan" / "losses.csv").read_text() == broken  # the user's run untouched
+    fixed = read(model / "config.py")
+    assert fixed["OUTPUT_DIR"] == "../../outputs/ringgan" and fixed["N_CRITIC"] > 1
+
+    subprocess.run([sys.executable, "train.py"], cwd=model, check=True, capture_output=True, timeout=120,
+                   env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert diagnose(pd.read_csv(root / "outputs" / "ringgan" / "losses.csv")).label == "healthy"
+
+
+def test_a_trainer_that_cannot_start_ends_autofix_at_the_first_trials_with_exit_2(tmp_path):
+    root = seed_project(tmp_path, git=False)  # no git and no --project: the trials hold only models/ringgan
+    model = root / "models" / "ringgan"
+    done = gantune_in(model, "autofix", "--run", "../../outputs/ringgan/losses.csv", "--apply", "--config",
+                      "config.py", "--train-cmd", f"{sys.executable} train.py", "--trials", "4", "--concurrency",
+                      "1", "--name", "nocommon", timeout=300)
+    assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
+    err = done.stderr.strip().splitlines()[-1]
+    assert "No module named 'common'" in err and "train.log" in err and "Traceback" not in done.stderr
+    stages = [s for s in (model / "autofix" / "nocommon").glob("nocommon-stage*") if s.is_dir()]
+    assert [s.name for s in stages] == ["nocommon-stage1"]
+    assert len(list(stages[0].glob("t[0-9]*"))) == 2  # the second trial's same error ends the search
+
+
+def test_project_names_the_root_that_runs(tmp_path):
+    root = seed_project(tmp_path, git=False)
+    model = root / "models" / "ringgan"
+    done = gantune_in(model, "autofix", "--run", "../../outputs/ringgan/losses.csv", "--apply", "--config",
+                      "config.py", "--train-cmd", f"{sys.executable} train.py", "--project", "/nonexistent")
+    assert done.returncode == 2 and "--project /nonexistent" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
