@@ -28,6 +28,7 @@ def _commands() -> dict[str, tuple[Callable[[argparse.ArgumentParser], None], Ca
         train_command,
         triage_command,
         ui_command,
+        watch_command,
     )
 
     return {"train": (train_command.add_arguments, train_command.run),
@@ -36,7 +37,8 @@ def _commands() -> dict[str, tuple[Callable[[argparse.ArgumentParser], None], Ca
             "sweep": (sweep_command.add_arguments, sweep_command.run),
             "ui": (ui_command.add_arguments, ui_command.run),
             "report": (report_command.add_arguments, report_command.run),
-            "triage": (triage_command.add_arguments, triage_command.run)}
+            "triage": (triage_command.add_arguments, triage_command.run),
+            "watch": (watch_command.add_arguments, watch_command.run)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,8 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The arguments; after `--`, a command for the subcommands that start one (`gantune watch PATH -- CMD`)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    head, tail = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, None)
+    parser = build_parser()
+    args = parser.parse_args(head)
+    if tail is not None:
+        if not hasattr(args, "cmd") or not tail:
+            parser.error("`--` must be followed by a command, and only `gantune watch` takes one")
+        args.cmd = tail
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     try:
         code = args.handler(args)
         sys.stdout.flush()  # inside the try: a reader that left shows up here, not at exit

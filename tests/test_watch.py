@@ -1,0 +1,120 @@
+"""`gantune watch`: the tail reads only appended bytes; a collapsing run of the seed project's real trainer is
+called within the stopper's window and stopped (started by watch, or by --stop PID); a healthy run never is."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tuner.cli import main
+from tuner.stopping import StopPolicy
+from tuner.user_config import rewrite
+from tuner.watch import Tail
+
+SEED_PROJECT = Path(__file__).parent / "seed_project"
+HEALTHY = {"N_CRITIC": 3, "LAMBDA_GP": 1.0, "LEARNING_RATE_G": 2.5e-4, "LEARNING_RATE_D": 1e-4}
+
+
+def project(tmp_path: Path, values: dict[str, float] | None = None) -> Path:
+    """The seed project's models/ringgan/ folder, its config broken (generator dominant) unless `values` fix it."""
+    root = tmp_path / "proj"
+    shutil.copytree(SEED_PROJECT, root, ignore=shutil.ignore_patterns("__pycache__", "outputs"))
+    model = root / "models" / "ringgan"
+    config = model / "config.py"
+    config.write_text(rewrite(config, values or {}))
+    return model
+
+
+def test_the_tail_reads_only_appended_complete_lines_and_restarts_on_a_rewrite(tmp_path):
+    log = tmp_path / "losses.csv"
+    tail = Tail(log)
+    assert tail.read() == ""  # not there yet
+    log.write_text("epoch,d_loss,g_loss\n0,1.0,2")
+    assert tail.read() == "epoch,d_loss,g_loss\n"  # the row being written waits for its newline
+    with log.open("a") as f:
+        f.write(".0\n1,1.5,2.5\n")
+    assert tail.read() == "0,1.0,2.0\n1,1.5,2.5\n" and tail.offset == log.stat().st_size
+    assert tail.read() == ""
+    log.write_text("epoch,d_loss,g_loss\n")  # a new run rewrote it
+    assert tail.read() == "epoch,d_loss,g_loss\n" and tail.restarted
+
+
+def test_watch_calls_a_collapse_within_the_stoppers_window_and_stops_the_trainer_it_started(tmp_path, capsys):
+    model = project(tmp_path)
+    os.chdir(model)
+    started = time.perf_counter()
+    code = main(["watch", "../../outputs/ringgan/losses.csv", "--epochs", "20", "--poll", "0.2", "--confirm",
+                 "generator_dominant", "--", sys.executable, "train.py"])
+    out = capsys.readouterr().out
+    assert code == 1, out[-2000:]
+    assert "failure confirmed at epoch" in out and "diagnosis: generator_dominant" in out and "| stage |" in out
+    assert "stopped the trainer" in out
+    policy = StopPolicy(20)
+    rows = pd.read_csv("../../outputs/ringgan/losses.csv")
+    called = int(out.split("failure confirmed at epoch ")[1].split(":")[0])
+    assert called + 1 <= max(policy.settled, policy.window) + 1  # onset at 0: called once the window allows
+    assert len(rows) < 20  # the trainer was stopped before its epochs were done
+    print(f"watch stopped the collapsing trainer after {len(rows)} epochs in {time.perf_counter() - started:.1f} s")
+
+
+def test_watch_never_stops_a_healthy_run_and_ends_with_exit_0(tmp_path, capsys):
+    # the losses alone call this run discriminator_dominant for a few epochs in its middle (the critic's margin
+    # grows, then falls): the sweep's rule leaves such a call to the samples, and so does watch
+    model = project(tmp_path, HEALTHY)
+    os.chdir(model)
+    code = main(["watch", "../../outputs/ringgan/losses.csv", "--config", "config.py", "--poll", "0.2", "--json",
+                 "--", sys.executable, "train.py"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert code == 0, lines[-3:]
+    epochs = [line for line in lines if "epoch" in line]
+    assert [e["epoch"] for e in epochs] == list(range(20)) and {"d_loss", "diagnosis", "streak"} <= set(epochs[0])
+    assert lines[-1]["end"] and lines[-1]["epochs"] == 20 and lines[-1]["trainer_exit"] == 0
+
+
+def test_watch_stop_pid_sends_sigint_to_a_trainer_it_did_not_start(tmp_path, capsys):
+    model = project(tmp_path)
+    trainer = subprocess.Popen([sys.executable, "train.py"], cwd=model, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        code = main(["watch", str(model / "../../outputs/ringgan"), "--stop", str(trainer.pid), "--epochs", "20",
+                     "--poll", "0.2", "--confirm", "generator_dominant,discriminator_dominant"])
+        assert code == 1 and f"sent SIGINT to process {trainer.pid}" in capsys.readouterr().out
+        assert trainer.wait(30) != 0  # the trainer's KeyboardInterrupt ended it
+    finally:
+        if trainer.poll() is None:
+            trainer.send_signal(signal.SIGKILL)
+
+
+def test_watch_reads_a_finished_log_to_its_end(tmp_path, capsys):
+    log = tmp_path / "losses.csv"
+    log.write_text("epoch,d_loss,g_loss\n" + "".join(f"{e},{-1 - e % 3 / 10},{0.5}\n" for e in range(12)))
+    assert main(["watch", str(log), "--epochs", "12", "--poll", "0.05"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\nepoch ") + out.startswith("epoch ") == 12 and "ended after 12 epochs" in out
+
+
+@pytest.mark.parametrize("args, words", [
+    (["missing.csv"], "not found: missing.csv"),
+    (["losses.csv", "--stop", "999999999"], "--stop 999999999: no such process"),
+    (["losses.csv", "--epochs", "0"], "--epochs at least 1"),
+    (["losses.csv", "--confirm", "healthy"], "--confirm healthy: labels must be among"),
+    (["losses.csv", "--"], "`--` must be followed by a command"),
+])
+def test_bad_watch_input_gets_one_clear_line_and_exit_2(tmp_path, capsys, args, words):
+    Path("losses.csv").write_text("epoch,d_loss,g_loss\n0,1,2\n")
+    try:
+        code = main(["watch", *args])
+    except SystemExit as end:  # argparse's own errors
+        code = end.code
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) == 1
