@@ -175,6 +175,21 @@ BCE_SPACE = MappingProxyType({
     "batch_size": choice(32, 64, 128),
 })
 
+# A user's own trainer (`gantune sweep --train-cmd`): the guides' knobs under the seed configs' UPPER_CASE names;
+# a sweep searches those the user's config has. WGAN-GP: guide 001's ranges (LR_G as a rate of its own, since the
+# user's config holds no ratio); BCE: guide 004's.
+USER_SPACES = MappingProxyType({
+    "wgan": MappingProxyType({
+        "LEARNING_RATE_G": log_float(1e-5, 1e-3),
+        "LEARNING_RATE_D": log_float(2e-5, 5e-4),
+        "N_CRITIC": integer(1, 7),
+        "LAMBDA_GP": log_float(2.5, 40.0),
+        "BATCH_SIZE": choice(32, 64, 128),
+        "EMA_DECAY": choice(0.99, 0.995, 0.999),
+    }),
+    "bce": MappingProxyType({k.upper(): v for k, v in BCE_SPACE.items()}),
+})
+
 # ----- spaces from files ---------------------------------------------------------------------------------------
 def parse_space(data: Mapping[str, Any], fields: Mapping[str, Any], source: str) -> dict[str, Param]:
     """A space from a mapping: NAME -> [choices] | {low, high, log?, type?} | {choices: [...]} | a fixed value."""

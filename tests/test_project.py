@@ -47,7 +47,9 @@ def test_a_seed_layout_mirrors_the_git_root_and_leaves_the_outputs_behind(tmp_pa
 def test_the_log_is_found_by_log_or_by_the_runs_place_and_else_beside_the_config(tmp_path):
     config = seed_tree(tmp_path / "proj", git=False)
     assert layout_for(config, CONFIG, tmp_path / "proj/outputs/gan/losses.csv").root == config.parent.resolve()
-    assert layout_for(config, CONFIG, tmp_path / "elsewhere.csv").log == Path("losses.csv")
+    assert layout_for(config, {}, tmp_path / "elsewhere.csv").log == Path("losses.csv")
+    layout = layout_for(config, CONFIG, None, project=str(tmp_path / "proj"))  # the seed layout's OUTPUT_DIR
+    assert layout.log == Path("outputs/gan/losses.csv")
     layout = layout_for(config, CONFIG, tmp_path / "elsewhere.csv", log="logs/train.csv",
                         project=str(tmp_path / "proj"))
     assert layout.root == (tmp_path / "proj").resolve() and layout.log == Path("models/gan/logs/train.csv")

@@ -12,7 +12,10 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
+from mlflow import MlflowClient
 
+from tuner.cli import main
 from tuner.diagnosis import diagnose
 from tuner.user_config import read
 
@@ -65,6 +68,27 @@ def test_autofix_fixes_a_seed_layout_project_from_its_model_folder(tmp_path):
     assert diagnose(pd.read_csv(root / "outputs" / "ringgan" / "losses.csv")).label == "healthy"
 
 
+def test_sweep_searches_a_seed_layout_project_over_the_keys_its_config_has(tmp_path):
+    root = seed_project(tmp_path)
+    model = root / "models" / "ringgan"
+    done = gantune_in(model, "sweep", "--train-cmd", f"{sys.executable} train.py", "--config", "config.py",
+                      "--trials", "3", "--epochs", "8", "--name", "s")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "reading outputs/ringgan/losses.csv" in done.stdout  # the config's OUTPUT_DIR, without --run
+    assert "space: LEARNING_RATE_G, LEARNING_RATE_D, N_CRITIC, LAMBDA_GP, BATCH_SIZE" in done.stdout
+    best = read(model / "sweeps" / "s" / "best_config.py")  # the user's format, the best trial's values
+    assert best["OUTPUT_DIR"] == "../../outputs/ringgan" and best["NUM_EPOCHS"] == 8
+    summary = json.loads((model / "sweeps" / "s" / "summary.json").read_text())
+    assert len(summary["trials"]) == 3 and summary["best"]
+    for trial in (model / "sweeps" / "s").glob("t[0-9]*"):
+        rows = pd.read_csv(trial / "outputs" / "ringgan" / "losses.csv")
+        assert 1 <= len(rows) <= 8 and (trial / "models" / "ringgan" / "config.py").is_file()
+    mlflow = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    runs = mlflow.search_runs([mlflow.get_experiment_by_name("gantune").experiment_id],
+                              filter_string="tags.`gantune.sweep` = 's'")
+    assert len([r for r in runs if "gantune.trial_id" in r.data.tags]) == 3
+
+
 def test_a_trainer_that_cannot_start_ends_autofix_at_the_first_trials_with_exit_2(tmp_path):
     root = seed_project(tmp_path, git=False)  # no git and no --project: the trials hold only models/ringgan
     model = root / "models" / "ringgan"
@@ -86,3 +110,21 @@ def test_project_names_the_root_that_runs(tmp_path):
                       "config.py", "--train-cmd", f"{sys.executable} train.py", "--project", "/nonexistent")
     assert done.returncode == 2 and "--project /nonexistent" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, words", [
+    (["toy2d", "--train-cmd", "python train.py", "--config", "config.py"], "(not both)"),
+    ([], "give a MODEL"),
+    (["--train-cmd", "python train.py"], "--train-cmd needs --config"),
+    (["--train-cmd", "python train.py", "--config", "config.py", "--set", "N_CRITIC=2"], "your config decides"),
+    (["--train-cmd", "python train.py", "--config", "config.py", "--space", "space.yaml"],
+     "unknown parameter 'WIDTH_X'"),
+    (["toy2d", "--config", "config.py"], "are for --train-cmd"),
+])
+def test_bad_sweep_input_for_your_trainer_gets_one_clear_line_and_exit_2(tmp_path, capsys, args, words):
+    shutil.copy(SEED_PROJECT / "models" / "ringgan" / "config.py", "config.py")
+    Path("space.yaml").write_text("N_CRITIC: [1, 2]\nWIDTH_X: [1, 2]\n")
+    assert main(["sweep", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) == 1
+    assert not Path("sweeps").exists()

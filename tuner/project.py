@@ -44,10 +44,11 @@ class Layout:
 def layout_for(config_path: Path, config: Mapping[str, Any], run_log: Path | None = None, log: str | None = None,
                project: str | None = None) -> Layout:
     """The layout for a config file: `log` (relative to the config's folder) wins over the place of `run_log`
-    (the user's broken run) in the project; with neither, `losses.csv` in the config's folder."""
+    (the user's broken run) in the project; with neither, the config's OUTPUT_DIR/losses.csv, else `losses.csv`
+    in the config's folder."""
     folder = config_path.resolve().parent
     root = project_root(folder, project)
-    trial_log = _trial_log(root, folder, run_log, log)
+    trial_log = _trial_log(root, folder, run_log, log, config)
     outputs = {*_config_outputs(root, folder, config), *_run_outputs(root, folder, run_log)}
     return Layout(root, folder.relative_to(root), trial_log, tuple(sorted(outputs)))
 
@@ -67,7 +68,13 @@ def _within(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def _trial_log(root: Path, folder: Path, run_log: Path | None, log: str | None) -> Path:
+def _trial_log(root: Path, folder: Path, run_log: Path | None, log: str | None,
+               config: Mapping[str, Any]) -> Path:
+    if log is None and (run_log is None or not _within(Path(os.path.normpath(run_log.resolve())), root)):
+        output = config.get("OUTPUT_DIR")  # the seed layout's: OUTPUT_DIR/losses.csv
+        log = str(Path(output) / LOSSES) if isinstance(output, str) and output else None
+        if log is not None and not _within(Path(os.path.normpath(folder / log)), root):
+            log = None
     if log is not None:
         path = Path(os.path.normpath(folder / log))
         if not _within(path, root) or path == root:

@@ -22,7 +22,7 @@ GPU_BUDGET = {"trials": 16, "epochs": 200, "quality_every": 10, "checkpoint_ever
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help=f"one of: {', '.join(model_names())}")
+    p.add_argument("model", nargs="?", help=f"one of: {', '.join(model_names())} (none with --train-cmd)")
     p.add_argument("--trials", type=int, help="trials to run (default: 8 without CUDA, 16 with)")
     p.add_argument("--epochs", type=int, help="epochs per trial (default: 16 without CUDA, 200 with)")
     p.add_argument("--data", help="sprites (default), digits, stacked_digits, ring8, grid25 or folder:PATH")
@@ -43,6 +43,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="the Optuna sampler's seed (default 0)")
     p.add_argument("--no-stopper", action="store_true", help="turn the collapse stopper off (for comparisons)")
     p.add_argument("--no-asha", action="store_true", help="run every trial to the end")
+    u = p.add_argument_group("your own trainer (see the README's contract)")
+    u.add_argument("--train-cmd", metavar="CMD", help="your trainer, e.g. \"python train.py\" (needs --config)")
+    u.add_argument("--config", help="your config (config.py, JSON, YAML or TOML): the base of every trial")
+    u.add_argument("--family", choices=("wgan", "bce"), default="wgan",
+                   help="your trainer's loss family: the guides' space to search (default wgan)")
+    u.add_argument("--project", metavar="DIR", help="your project's root (default: the config's git repository, "
+                                                   "else the config's folder)")
+    u.add_argument("--log", metavar="PATH", help="where your trainer writes its per-epoch log, relative to the "
+                                                "config's folder (default: OUTPUT_DIR/losses.csv, else losses.csv)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,6 +80,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace):
+    """Settings for gantune's model, or (--train-cmd) for the user's own trainer."""
+    mine = args.train_cmd is not None
+    if mine == (args.model is not None):
+        raise ConfigError("give a MODEL to sweep gantune's trainer, or --train-cmd CMD --config FILE for yours "
+                          "(not both)")
+    if mine:
+        if args.data or args.preset or args.set or args.enqueue or (args.resume and not args.name):
+            raise ConfigError("with --train-cmd your config decides: --data, --preset, --set and --enqueue are "
+                              "gantune's trainer's, and --resume needs --name")
+        from tuner.external_sweep import external_settings
+
+        return external_settings(args)
+    if args.config or args.project or args.log:
+        raise ConfigError("--config, --project and --log are for --train-cmd; gantune's trainer takes --set")
+    return _model_settings(args)
+
+
+def _model_settings(args: argparse.Namespace):
     from search_spaces.spaces import parse_space
     from tuner.sweep import SweepSettings
     from tuner.user_config import read_mapping
@@ -201,6 +228,7 @@ def _print_summary(summary, uri: str, seconds: float) -> None:
         b = summary.best
         print(f"best: {b.name} quality {b.quality:.4g} ({b.verdict.status}), values "
               f"{json.dumps(b.values, default=str)}")
-        print(f"best config: {summary.best_config_path}  (gantune train {s.model} --config "
-              f"{summary.best_config_path})")
+        use = "your config with its values" if s.external else f"gantune train {s.model} --config " \
+                                                                f"{summary.best_config_path}"
+        print(f"best config: {summary.best_config_path}  ({use})")
     print(f"summary: {s.path / 'summary.md'}; MLflow: {ui_command(uri)}")
