@@ -120,6 +120,8 @@ def test_a_healthy_run_has_nothing_to_fix(tmp_path, capsys):
     (["--model", "no_such_model"], "no_such_model"),
     ([], "no config.json"),
     (["--model", "toy2d", "--epochs", "0"], "--epochs must be at least 1"),
+    (["--train-cmd", "python train.py", "--config", "config.py", "--resume-arg=--resume"], "must hold {checkpoint}"),
+    (["--train-cmd", "python train.py", "--config", "config.py", "--project", "nowhere"], "--project nowhere"),
 ])
 def test_bad_apply_input_gets_one_clear_line_and_exit_2(tmp_path, capsys, args, words):
     shutil.copy(EXAMPLE / "config.py", "config.py")

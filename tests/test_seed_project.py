@@ -17,21 +17,26 @@ from mlflow import MlflowClient
 
 from tuner.cli import main
 from tuner.diagnosis import diagnose
-from tuner.user_config import read
+from tuner.user_config import read, rewrite
 
 SEED_PROJECT = Path(__file__).parent / "seed_project"
 
 
-def seed_project(tmp_path: Path, git: bool = True) -> Path:
+def seed_project(tmp_path: Path, git: bool = True, train: bool = True) -> Path:
     """The example project in its own folder (a git repository unless told otherwise), trained once with its
     broken config from models/ringgan/: the user's failed run is outputs/ringgan/losses.csv."""
     root = tmp_path / "proj"
     shutil.copytree(SEED_PROJECT, root, ignore=shutil.ignore_patterns("__pycache__", "outputs"))
     if git:
         subprocess.run(["git", "init", "-q", str(root)], check=True)
-    subprocess.run([sys.executable, "train.py"], cwd=root / "models" / "ringgan", check=True, capture_output=True,
-                   timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if train:
+        train_py(root / "models" / "ringgan")
     return root
+
+
+def train_py(model: Path, *args: str) -> None:
+    subprocess.run([sys.executable, "train.py", *args], cwd=model, check=True, capture_output=True, timeout=120,
+                   env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
 def gantune_in(folder: Path, *args: str, timeout: int = 540) -> subprocess.CompletedProcess:
@@ -89,6 +94,34 @@ def test_sweep_searches_a_seed_layout_project_over_the_keys_its_config_has(tmp_p
     assert len([r for r in runs if "gantune.trial_id" in r.data.tags]) == 3
 
 
+def test_a_late_failure_resumes_your_trainer_from_the_checkpoint_before_its_onset(tmp_path):
+    root = seed_project(tmp_path, train=False)
+    model = root / "models" / "ringgan"
+    config = model / "config.py"
+    healthy = {"N_CRITIC": 3, "LAMBDA_GP": 1.0, "LEARNING_RATE_G": 2.5e-4, "LEARNING_RATE_D": 1e-4}
+    config.write_text(rewrite(config, healthy))
+    train_py(model, "--epochs", "15")  # healthy for 15 epochs, a checkpoint every 5
+    config.write_text(rewrite(config, {"LAMBDA_GP": 0.0}))  # then no penalty and huge steps: it diverges
+    train_py(model, "--resume", "../../outputs/ringgan/checkpoints/checkpoint_epoch_0014.pt", "--lr", "0.5",
+             "--epochs", "24")
+    broken = pd.read_csv(root / "outputs" / "ringgan" / "losses.csv")
+
+    done = gantune_in(model, "autofix", "--run", "../../outputs/ringgan/losses.csv", "--apply", "--config",
+                      "config.py", "--train-cmd", f"{sys.executable} train.py", "--resume-arg",
+                      "--resume {checkpoint}", "--resume-applies", "LAMBDA_GP", "--trials", "1", "--epochs", "4",
+                      "--name", "late")
+    assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
+    assert "is diverged since epoch 15" in done.stdout and "checkpoint_epoch_0014.pt" in done.stdout
+    assert "stage 1: LAMBDA_GP" in done.stdout and "resumes from" in done.stdout.split("\nstage 2:")[0]
+    trial = next((model / "autofix" / "late" / "late-stage1").glob("t[0-9]*"))
+    rows = pd.read_csv(trial / "outputs" / "ringgan" / "losses.csv")
+    assert rows["epoch"].tolist() == list(range(19))  # the run's 15 epochs, then the trial's 4
+    assert rows.iloc[:15].equals(broken.iloc[:15])
+    assert read(trial / "models" / "ringgan" / "config.py")["NUM_EPOCHS"] == 19
+    if "\nstage 2:" in done.stdout:  # the learning rates: the trainer restores its optimisers' own on resume
+        assert "trains fresh: your trainer does not apply LEARNING_RATE" in done.stdout
+
+
 def test_a_trainer_that_cannot_start_ends_autofix_at_the_first_trials_with_exit_2(tmp_path):
     root = seed_project(tmp_path, git=False)  # no git and no --project: the trials hold only models/ringgan
     model = root / "models" / "ringgan"
@@ -128,3 +161,33 @@ def test_bad_sweep_input_for_your_trainer_gets_one_clear_line_and_exit_2(tmp_pat
     err = capsys.readouterr().err.strip()
     assert words in err and len(err.splitlines()) == 1
     assert not Path("sweeps").exists()
+
+
+def test_a_stage_whose_changes_the_trainer_ignores_on_resume_trains_fresh_and_says_why(tmp_path):
+    from tuner.autofix import Broken, _external_resume
+    from tuner.external import ResumeFlag, setup_for
+    from tuner.logs import find_checkpoints, read_run
+    from tuner.stage_search import stage_search
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    for epoch in (4, 9, 14):
+        (run / "checkpoints" / f"checkpoint_epoch_{epoch:04d}.pt").write_bytes(b"")
+    rows = [(e, -1.0 - 0.05 * (e % 3), 0.3) for e in range(15)] + [(e, 1e4 * 3 ** (e - 14), 1e5) for e in range(15, 24)]
+    (run / "losses.csv").write_text("epoch,d_loss,g_loss\n" + "".join(f"{e},{d},{g}\n" for e, d, g in rows))
+    log = read_run(run / "losses.csv")
+    config = {"LAMBDA_GP": 0.0, "LEARNING_RATE_G": 2.5e-4, "LEARNING_RATE_D": 1e-4, "N_CRITIC": 3, "NUM_EPOCHS": 24}
+    (tmp_path / "config.py").write_text("".join(f"{k} = {v!r}\n" for k, v in config.items()))
+    broken = Broken(str(log.source), diagnose(log.frame), config, -1e4, 24, "external",
+                    tuple(find_checkpoints(run)))
+    assert broken.plan().restart.mode == "resume"
+    for applies, resumes in ((frozenset({"LAMBDA_GP"}), True), (frozenset({"N_CRITIC"}), False), (None, False)):
+        setup = setup_for(f"{sys.executable} train.py", tmp_path / "config.py", config, 4, "wgan",
+                          resumable=ResumeFlag("--resume {checkpoint}", applies) if applies is not None else None)
+        stage = stage_search(1, broken.plan().stage(1), config)
+        resume, why = _external_resume(broken, setup, stage)
+        assert (resume is not None) == resumes, why
+        if resumes:
+            assert resume.epoch == 14 and resume.argv()[0] == "--resume" and why.startswith("resumes from")
+        else:
+            assert why.startswith("trains fresh: ") and ("LAMBDA_GP" in why or "no --resume-arg" in why)

@@ -23,7 +23,7 @@ from typing import Any
 from search_spaces.spaces import resolve
 from trainables.config import ARCHITECTURE_KEYS, GanConfig, write_config
 from tuner.diagnosis import Diagnosis
-from tuner.external import BrokenTrainerError, ExternalSetup, config_text
+from tuner.external import BrokenTrainerError, ExternalSetup, Resume, config_text
 from tuner.prescription import Plan, Step, prescribe
 from tuner.stage_search import StageSearch, stage_search
 from tuner.stopping import STOP_LABELS, beats
@@ -222,21 +222,22 @@ def _run_stage(broken: Broken, settings: FixSettings, store: Store, parent: str,
     trials = min(settings.trials, left // settings.epochs)
     if trials < 1:
         return StageResult(search, None, None, 0, f"the budget is spent ({left} trial-epochs left)")
-    summary = run_sweep(_sweep_settings(broken, settings, search, parent, trials), store)
+    resume, why = _external_resume(broken, settings.external, search) if broken.external else (None, "")
+    summary = run_sweep(_sweep_settings(broken, settings, search, parent, trials, resume), store)
     spent = sum(t.iterations for t in summary.trials)
     winners = [t for t in summary.trials if t.verdict.status == "healthy" and beats(t.quality, broken.quality)]
     fixed = max(winners, key=lambda t: t.quality) if winners else None
     note = (f"{fixed.name} trains healthy with quality {fixed.quality:.4g}" if fixed else
             "no trial trained healthy and beat the broken run; escalating")
-    return StageResult(search, summary, fixed, spent, note)
+    return StageResult(search, summary, fixed, spent, f"{why}; {note}" if why else note)
 
 
 def _sweep_settings(broken: Broken, settings: FixSettings, search: StageSearch, parent: str,
-                    trials: int) -> SweepSettings:
+                    trials: int, resume: Resume | None = None) -> SweepSettings:
     base, checkpoint = dict(search.base), _resume_from(broken, search)
     external = None
     if broken.external:
-        external = dataclasses.replace(settings.external, base=base, epochs=settings.epochs)
+        external = dataclasses.replace(settings.external, base=base, epochs=settings.epochs, resume=resume)
     else:
         start = _checkpoint_epoch(broken, checkpoint) + 1 if checkpoint else 0
         base["num_epochs"] = start + settings.epochs
@@ -263,6 +264,23 @@ def _resume_from(broken: Broken, search: StageSearch) -> str | None:
     if any(k in search.changes or k in search.space for k in ARCHITECTURE_KEYS):
         return None
     return restart.checkpoint
+
+
+def _external_resume(broken: Broken, setup: ExternalSetup, search: StageSearch) -> tuple[Resume | None, str]:
+    """The user's trainer resumes when the plan says so, it has a resume flag, and it applies on resume every key
+    the stage changes or searches (a change it ignores would be credited for nothing); else it trains fresh, and
+    the reason says why."""
+    restart = broken.plan().restart
+    if restart.mode != "resume" or not restart.checkpoint:
+        return None, ""
+    if setup.resumable is None:
+        return None, f"trains fresh: the plan resumes from {restart.checkpoint}, but your trainer has no --resume-arg"
+    ignored = setup.resumable.unapplied({*search.changes, *search.space})
+    if ignored:
+        return None, f"trains fresh: your trainer does not apply {', '.join(ignored)} on resume (--resume-applies)"
+    resume = Resume(Path(restart.checkpoint).resolve(), _checkpoint_epoch(broken, restart.checkpoint),
+                    Path(broken.source).resolve(), setup.resumable.arg)
+    return resume, f"resumes from {restart.checkpoint}"
 
 
 def _checkpoint_epoch(broken: Broken, checkpoint: str) -> int:

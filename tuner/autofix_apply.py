@@ -93,7 +93,8 @@ def load_broken(args: argparse.Namespace) -> tuple[Broken, Any]:
 
 def _external(args: argparse.Namespace, log: Any, diagnosis: Any) -> tuple[Broken, Any]:
     from tuner import user_config
-    from tuner.external import run_quality, setup_for
+    from tuner.external import ResumeFlag, run_quality, setup_for
+    from tuner.logs import find_checkpoints
     from tuner.project import layout_for
 
     if not args.config:
@@ -104,12 +105,15 @@ def _external(args: argparse.Namespace, log: Any, diagnosis: Any) -> tuple[Broke
     config = user_config.read(Path(args.config))
     epochs = args.epochs if args.epochs is not None else len(log.frame)
     layout = layout_for(Path(args.config), config, Path(log.source), args.log, args.project)
+    resumable = ResumeFlag(args.resume_arg, frozenset(k.strip().upper() for k in args.resume_applies.split(",")
+                                                      if k.strip())) if args.resume_arg else None
     setup = setup_for(args.train_cmd, Path(args.config), config, epochs, log.family, max(1, int(args.cpus_per_trial)),
-                      layout)
+                      layout, resumable)
     print(f"  project {layout.root}: each trial mirrors it, runs your command in {layout.workdir} and reads "
           f"{layout.log}", flush=True)
+    checkpoints = tuple(find_checkpoints(log.run_dir.resolve())) if log.run_dir else ()
     broken = Broken(str(log.source), diagnosis, config, run_quality(log.frame, log.family), len(log.frame),
-                    EXTERNAL)
+                    EXTERNAL, checkpoints)
     return broken, setup
 
 

@@ -28,6 +28,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                    "config's git repository, else the config's folder)")
     a.add_argument("--log", metavar="PATH", help="where your trainer writes its per-epoch log, relative to the "
                                                 "config's folder (default: where --run is in the project)")
+    a.add_argument("--resume-arg", metavar="ARGS", help="your trainer's resume flag, e.g. \"--resume {checkpoint}\": "
+                                                       "when the plan resumes, trials continue the run from its "
+                                                       "checkpoint before the onset")
+    a.add_argument("--resume-applies", metavar="KEYS", default="",
+                   help="config keys your trainer applies when it resumes, e.g. LAMBDA_GP,N_CRITIC; a stage that "
+                        "changes another trains fresh")
     a.add_argument("--trials", type=int, default=4, help="trials per stage (default 4)")
     a.add_argument("--epochs", type=int, help="epochs per trial (default: as many as the broken run logged)")
     a.add_argument("--budget", type=int, help="trial-epochs in all (default: trials x epochs per stage)")

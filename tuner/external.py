@@ -56,6 +56,42 @@ def early_error(text: str) -> str | None:
 
 
 @dataclasses.dataclass(frozen=True)
+class ResumeFlag:
+    """How the user's trainer continues a run: its flag (`--resume {checkpoint}`) and the config keys it applies
+    on resume (the seed loader restores the optimisers' state, and with it their old learning rates)."""
+
+    arg: str
+    applies: frozenset[str] = frozenset()
+
+    def unapplied(self, keys: Any) -> list[str]:
+        return sorted(k for k in keys if k.upper() not in self.applies)
+
+
+@dataclasses.dataclass(frozen=True)
+class Resume:
+    """A trial that continues the user's run from `checkpoint` (saved after `epoch`): the run's log up to that
+    epoch starts the trial's log, and the trainer gets its resume flag."""
+
+    checkpoint: Path
+    epoch: int
+    log: Path  # the user's run's log
+    arg: str
+
+    def argv(self) -> tuple[str, ...]:
+        return tuple(shlex.split(self.arg.format(checkpoint=self.checkpoint)))
+
+    def seed_log(self, path: Path) -> int:
+        """The run's header and rows up to `epoch` written to `path` (the trainer appends); the rows written."""
+        from tuner.logs import read_run
+
+        rows = int((read_run(self.log).frame["epoch"] <= self.epoch).sum())
+        lines = [line for line in self.log.read_text().splitlines(keepends=True) if line.strip()]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(lines[:1 + rows]))
+        return rows
+
+
+@dataclasses.dataclass(frozen=True)
 class ExternalSetup:
     command: tuple[str, ...]
     config_path: Path  # the user's config file
@@ -66,13 +102,15 @@ class ExternalSetup:
     poll_s: float = 0.25
     threads: int = 1
     storage: Path | None = None  # the sweep's folder, which holds each trial's directory (None: Ray's trial dir)
+    resumable: ResumeFlag | None = None  # the trainer's resume flag, when it has one
+    resume: Resume | None = None  # this sweep's trials continue the user's run
 
     def config_in(self, trial_dir: Path) -> Path:
         return trial_dir / self.layout.workdir / self.config_path.name
 
 
 def setup_for(command: str, config_path: Path, config: Mapping[str, Any], epochs: int, family: str,
-              threads: int = 1, layout: Layout | None = None) -> ExternalSetup:
+              threads: int = 1, layout: Layout | None = None, resumable: ResumeFlag | None = None) -> ExternalSetup:
     """Check the command and config once, in the driver: a bad one is one line, not an error per trial."""
     argv = tuple(shlex.split(command))
     if not argv:
@@ -81,8 +119,11 @@ def setup_for(command: str, config_path: Path, config: Mapping[str, Any], epochs
     if program is None and not (config_path.parent / argv[0]).is_file():
         raise ConfigError(f"--train-cmd {command!r}: {argv[0]!r} is not a program on PATH")
     argv = (program, *argv[1:]) if program and os.sep not in argv[0] else argv
+    if resumable is not None and "{checkpoint}" not in resumable.arg:
+        raise ConfigError(f"--resume-arg {resumable.arg!r} must hold {{checkpoint}}, e.g. \"--resume {{checkpoint}}\"")
     layout = layout or layout_for(config_path, config)
-    return ExternalSetup(argv, config_path.resolve(), layout, dict(config), epochs, family, threads=threads)
+    return ExternalSetup(argv, config_path.resolve(), layout, dict(config), epochs, family, threads=threads,
+                         resumable=resumable)
 
 
 def epochs_key(config: Mapping[str, Any]) -> str | None:
@@ -90,11 +131,12 @@ def epochs_key(config: Mapping[str, Any]) -> str | None:
 
 
 def trial_values(setup: ExternalSetup, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The trial's whole config: the base with its search values and the epoch budget."""
+    """The trial's whole config: the base with its search values and the epoch budget (counted from the
+    checkpoint's epoch when the trial resumes)."""
     config = {**setup.base, **values}
     key = epochs_key(config)
     if key:
-        config[key] = setup.epochs
+        config[key] = setup.epochs + (setup.resume.epoch + 1 if setup.resume else 0)
     return config
 
 
@@ -139,16 +181,17 @@ def external_trial(config: dict[str, Any], setup: ExternalSetup) -> None:
     mirror(setup.layout, trial_dir, setup.config_path.name)
     values = trial_values(setup, config)
     setup.config_in(trial_dir).write_text(config_text(setup, values))
-    _follow(setup, trial_dir)
+    start = setup.resume.seed_log(setup.layout.log_in(trial_dir)) if setup.resume else 0
+    _follow(setup, trial_dir, start)
 
 
-def _follow(setup: ExternalSetup, trial_dir: Path) -> None:
+def _follow(setup: ExternalSetup, trial_dir: Path, start: int) -> None:
     from ray import tune
 
     from trainables.trainable import Report
 
     report = Report()
-    with Child(setup, trial_dir) as child:
+    with Child(setup, trial_dir, start) as child:
         for row in child.rows():
             tune.report(report.add(row, setup.family, objective=row_proxy(row, setup.family)))
             if len(report.history) >= setup.epochs:
@@ -159,10 +202,10 @@ class Child:
     """The user's process: started in the config's folder of the trial's mirror, followed through its log,
     always killed."""
 
-    def __init__(self, setup: ExternalSetup, trial_dir: Path) -> None:
+    def __init__(self, setup: ExternalSetup, trial_dir: Path, start: int = 0) -> None:
         self.setup, self.dir = setup, trial_dir
         self.losses = setup.layout.log_in(trial_dir)
-        self.seen = 0
+        self.start = self.seen = start  # rows of the log before this trial's first epoch (a resumed run's)
         self.proc: subprocess.Popen | None = None
         self.parsed: tuple[str, pd.DataFrame] = ("", pd.DataFrame())  # the last complete text and its frame
 
@@ -171,7 +214,8 @@ class Child:
                "GANTUNE_CONFIG": str(self.setup.config_in(self.dir)),
                "OMP_NUM_THREADS": str(self.setup.threads)}
         self.log = (self.dir / "train.log").open("w")
-        self.proc = subprocess.Popen([sys.executable, str(CHILD), *self.setup.command],
+        resume = self.setup.resume.argv() if self.setup.resume else ()
+        self.proc = subprocess.Popen([sys.executable, str(CHILD), *self.setup.command, *resume],
                                      cwd=self.dir / self.setup.layout.workdir, env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
@@ -204,11 +248,11 @@ class Child:
             if finished:
                 break
             time.sleep(self.setup.poll_s)
-        code = self.proc.returncode
-        if (code != 0 and self.seen < self.setup.epochs) or self.seen == 0:
+        code, trained = self.proc.returncode, self.seen - self.start
+        if (code != 0 and trained < self.setup.epochs) or trained == 0:
             why = self._last_output() if code != 0 else f"no epoch in {self.setup.layout.log} (the log it " \
                                                           f"writes is another: give --log)"
-            raise TrainerError(f"{shlex.join(self.setup.command)} exited with code {code} after {self.seen} "
+            raise TrainerError(f"{shlex.join(self.setup.command)} exited with code {code} after {trained} "
                                f"epochs: {why}")
 
     def _read(self) -> pd.DataFrame:
