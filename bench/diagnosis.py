@@ -207,7 +207,7 @@ def _calibration(calls: list[Call]) -> None:
 
 def fit(corpora: dict[str, Path]) -> None:
     """Count each rule's right calls on the fitting corpora's clear runs; write them as the core's calibration."""
-    from tuner.diagnosis import CALIBRATION
+    from tuner.diagnosis import CALIBRATION, reload_calibration
 
     counts: dict[str, list[int]] = {}
     for name in FIT_ON:
@@ -218,6 +218,7 @@ def fit(corpora: dict[str, Path]) -> None:
             counts[call.found.rule] = [right + call.right, total + 1]
     CALIBRATION.write_text(json.dumps({"fitted_on": list(FIT_ON), "rules": dict(sorted(counts.items()))},
                                       indent=1) + "\n")
+    reload_calibration()
     print(f"wrote {CALIBRATION} ({len(counts)} rules, {sum(t for _, t in counts.values())} runs)")
 
 

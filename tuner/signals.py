@@ -29,11 +29,11 @@ CHECKERBOARD = 4.0  # Nyquist-frequency power this many times the data's: a tran
 BLURRY = 0.5  # high-frequency power below half the data's: soft images without edges (001 4.2)
 GRAD_NORM_HIGH = 2.0  # the critic's gradient norm far above the penalty's target of 1 (001 2.1)
 SWING = 0.5  # a loss's epoch-to-epoch jump over its size, with the penalty's cause in evidence
-MARGIN_HELD = 0.8  # the critic's margin in the tail still holds this share of its peak: it never came down
+MARGIN_HELD = 0.5  # the critic's margin at the end still holds this share of its peak: it never came down
 MARGIN_FALLING = -0.05  # ...and is not falling by more than this share of its peak across the tail
 FROZEN = 0.002  # a tail whose spread is below this share of its level has stopped moving
 CHANCE = (math.log(2), math.log(4))  # a BCE D at chance: ln 2 per term (Keras means) or ln 4 (PyTorch sums)
-PINNED = 0.01  # within 1% of chance on every tail epoch: D has no edge at all (003: "D accuracy 50% exactly")
+PINNED = 0.01  # within 1% of chance on every tail epoch: D has no edge (003: "D accuracy 50% exactly")
 
 
 # ----- window statistics (pure, NaN-tolerant) -------------------------------------------------------------------
@@ -133,15 +133,6 @@ def margin_slope(frame: pd.DataFrame) -> float:
     return line_change(tail(w)) / float(peak)
 
 
-def margin_growth(frame: pd.DataFrame) -> float:
-    """How far the critic's margin grew from the first epoch to its peak, as a share of the peak: ~1 when it
-    opened from nothing (guide 000: d_loss 4 -> -101), ~0 when the run started where it stayed."""
-    w = margin(frame)
-    first = -finite(frame, "d_loss").iloc[0] if "w_dist" not in frame else w.iloc[0]
-    peak = w.iloc[1:].max() if len(w) > 1 else math.nan
-    return float(1 - first / peak) if peak > 0 else math.nan
-
-
 def frozen(frame: pd.DataFrame, name: str) -> float:
     """The tail's spread (std) over its median magnitude: ~0 when the loss has stopped moving altogether."""
     x = tail(finite(frame, name))
@@ -190,24 +181,42 @@ def w_run_trend(frame: pd.DataFrame) -> float:
 
 
 # ----- BCE measurements (probabilities and losses in fixed units) -------------------------------------------------
-def off_chance(frame: pd.DataFrame, name: str) -> float:
-    """The largest relative distance of a BCE loss from chance (ln 2 per term, or ln 4 for a sum of two) over the
-    tail: ~0 when the discriminator has no edge on any epoch."""
-    x = tail(finite(frame, name))
-    if len(x) < TAIL_MIN:
-        return math.nan
-    return float(min((x / c - 1).abs().max() for c in CHANCE))
+def units(frame: pd.DataFrame) -> float:
+    """How many per-step losses one logged value adds up: 1 for a log of means; the steps per epoch for a trainer
+    that logs the epoch's running sum (`running_loss += loss.item()`). Read off the first epoch, where neither
+    network has moved far from chance: the smaller of d_loss over ln 4 and g_loss over ln 2, when well above 1."""
+    d, g = finite(frame, "d_loss"), finite(frame, "g_loss")
+    if not len(d) or not len(g):
+        return 1.0
+    k = min(d.iloc[0] / CHANCE[1], g.iloc[0] / CHANCE[0])
+    return float(k) if k > 2 else 1.0
 
 
 def chance(frame: pd.DataFrame) -> float:
-    """The d_loss of a discriminator at chance in this log: ln 4 when its first epochs sit nearer ln 4 (PyTorch
-    sums the real and fake terms), else ln 2 (Keras averages them)."""
-    first = head(finite(frame, "d_loss")).median()
-    return CHANCE[1] if abs(first - CHANCE[1]) < abs(first - CHANCE[0]) else CHANCE[0]
+    """The d_loss of a discriminator at chance in this log: ln 4 per step when its first epoch sits nearer ln 4
+    (PyTorch adds the real and fake terms), else ln 2 (Keras averages them); times the log's units."""
+    k = units(frame)
+    first = finite(frame, "d_loss").iloc[0] / k if len(finite(frame, "d_loss")) else math.nan
+    return k * (CHANCE[1] if abs(first - CHANCE[1]) < abs(first - CHANCE[0]) else CHANCE[0])
+
+
+def off_chance(frame: pd.DataFrame, name: str) -> float:
+    """The largest relative distance of a BCE loss from chance over the tail: ~0 when the discriminator has no
+    edge on any epoch. g_loss at chance is ln 2 per step, whichever way D's terms are combined."""
+    x = tail(finite(frame, name))
+    if len(x) < TAIL_MIN:
+        return math.nan
+    level = chance(frame) if name == "d_loss" else units(frame) * CHANCE[0]
+    return float((x / level - 1).abs().max())
 
 
 def d_loss_over_chance(frame: pd.DataFrame) -> float:
     return float(tail(finite(frame, "d_loss")).median() / chance(frame))
+
+
+def g_loss_over_chance(frame: pd.DataFrame) -> float:
+    """g_loss over its value at chance (ln 2 per step): > 1 when D sees through the fakes, < 1 when they fool it."""
+    return float(tail(finite(frame, "g_loss")).median() / (units(frame) * CHANCE[0]))
 
 
 def swing(name: str) -> Callable[[pd.DataFrame], float]:
