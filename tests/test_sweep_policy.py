@@ -93,3 +93,29 @@ def test_a_relative_image_folder_is_made_absolute_for_the_trials(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     cfg = _checked_data(GanConfig(model="wgan_small", data="folder:imgs", image_size=16))
     assert cfg.data == f"folder:{tmp_path / 'imgs'}"  # trials run in their own working directories
+
+
+def test_a_healthy_equal_rate_run_with_drifting_g_loss_is_never_stopped():
+    # a run of the independent reference trainer (bench/refgan, equal rates 5e-4, coloured digits) whose samples
+    # were healthy (9 digit classes), while g_loss climbed from -5.6 to 3.8 over its second half: fed epoch by
+    # epoch through the trial's own report and the stop policy, with every collapse label confirmed without
+    # the samples (autofix's strictest setting), it is never stopped and ends healthy
+    from pathlib import Path
+
+    from trainables.trainable import Report
+    from tuner.logs import read_run
+    from tuner.signals import trend
+    from tuner.stopping import STOP_LABELS
+
+    corpus = Path(__file__).parents[1] / "bench" / "data" / "corpus" / "dev"
+    truth = json.loads((corpus / "manifest.json").read_text())["07_wgan_equal_digits"]
+    assert truth["label"] == "healthy" and truth["config"]["lr_g"] == truth["config"]["lr_d"]
+    frame = read_run(next(corpus.glob("07_wgan_equal_digits.[!s]*"))).frame
+    second_half = frame["g_loss"].iloc[len(frame) // 2:]
+    assert trend(second_half) > 0.8 and second_half.iloc[-1] - second_half.iloc[0] > 5
+    policy = StopPolicy(max_epochs=len(frame), confirmed=STOP_LABELS)
+    report, result = Report(), {}
+    for row in frame.to_dict("records"):
+        result = report.add({k: float(v) for k, v in row.items()}, "wgan")
+        assert stop_decision(result, policy) is None, (row["epoch"], result["diagnosis"])
+    assert outcome(result, policy).status == "healthy"
