@@ -128,8 +128,8 @@ WGAN_SIGNALS = (
     # the critic's lead (its W estimate, -d_loss without one) against its own peak: guide 000's run and a critic
     # facing a generator that never moves both hold their lead; healthy runs come down from an early peak
     Signal("critic_margin_held", margin_held, lambda v: v >= MARGIN_HELD,
-           f">= {MARGIN_HELD:g} of its peak in the tail", "001 1 Reading the Losses: d_loss -> large negative "
-           "number and stays there (critic dominates)"),
+           f">= {MARGIN_HELD:g} of its peak over the last tenth of the run",
+           "001 1 Reading the Losses: d_loss -> large negative number and stays there (critic dominates)"),
     Signal("critic_margin_not_falling", margin_slope, lambda v: v > MARGIN_FALLING,
            f"tail change > {MARGIN_FALLING:g} of its peak (not coming down)",
            "000 What to Watch For: if d_loss stabilises near its low and g_loss climbs, G is collapsing again"),
