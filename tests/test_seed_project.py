@@ -67,6 +67,10 @@ def test_autofix_fixes_a_seed_layout_project_from_its_model_folder(tmp_path):
     assert (root / "outputs" / "ringgan" / "losses.csv").read_text() == broken  # the user's run untouched
     fixed = read(model / "config.py")
     assert fixed["OUTPUT_DIR"] == "../../outputs/ringgan" and fixed["N_CRITIC"] > 1
+    mlflow = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])  # the trials' sample scatters, as for gantune's trials
+    fixer = next(r for r in mlflow.search_runs([mlflow.get_experiment_by_name("gantune").experiment_id])
+                 if "gantune.trial_id" in r.data.tags and r.data.tags.get("gantune.status") == "healthy")
+    assert any(f.path.endswith(".png") for f in mlflow.list_artifacts(fixer.info.run_id, "images"))
 
     subprocess.run([sys.executable, "train.py"], cwd=model, check=True, capture_output=True, timeout=120,
                    env={**os.environ, "OMP_NUM_THREADS": "1"})

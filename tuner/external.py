@@ -190,12 +190,31 @@ def _follow(setup: ExternalSetup, trial_dir: Path, start: int) -> None:
 
     from trainables.trainable import Report
 
-    report = Report()
+    report, samples = Report(), Samples(setup.layout.log_in(trial_dir).parent / "samples")
     with Child(setup, trial_dir, start) as child:
         for row in child.rows():
-            tune.report(report.add(row, setup.family, objective=row_proxy(row, setup.family)))
+            result = report.add(row, setup.family, objective=row_proxy(row, setup.family))
+            tune.report({**result, "sample_png": samples.newest()})
             if len(report.history) >= setup.epochs:
                 break
+
+
+class Samples:
+    """The sample grids the trainer writes beside its log (`samples/`): each new one once, for MLflow."""
+
+    SUFFIXES = (".png", ".jpg", ".jpeg")
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.seen = folder, set()
+
+    def newest(self) -> str:
+        """The newest image not reported yet (by name: epoch_0009.png after epoch_0004.png), else ""."""
+        try:
+            new = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in self.SUFFIXES and p not in self.seen)
+        except OSError:
+            return ""
+        self.seen.update(new)
+        return str(new[-1]) if new else ""
 
 
 class Child:

@@ -4,11 +4,13 @@
 DATA_DIR = "../../dataset"
 OUTPUT_DIR = "../../outputs/ringgan"
 CHECKPOINT_DIR = "../../outputs/ringgan/checkpoints"
+SAMPLE_DIR = "../../outputs/ringgan/samples"
 LATENT_DIM = 2
 HIDDEN = 64
 BATCH_SIZE = 64
 NUM_EPOCHS = 20
 CHECKPOINT_EVERY = 5
+SAMPLE_EVERY = 5
 LEARNING_RATE_G = 5e-4
 LEARNING_RATE_D = 1e-4
 N_CRITIC = 1

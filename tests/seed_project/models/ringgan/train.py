@@ -1,6 +1,7 @@
 """A seed-layout trainer: `python train.py [--epochs N] [--lr LR] [--device cpu] [--resume CHECKPOINT]`, run from
-models/ringgan/. It imports the shared `common` package two levels up, reads config.py beside it, and appends
-`epoch,d_loss,g_loss` to OUTPUT_DIR/losses.csv after every epoch (a WGAN-GP on a ring of 8 Gaussians)."""
+models/ringgan/. It imports the shared `common` package two levels up, reads config.py beside it, appends
+`epoch,d_loss,g_loss` to OUTPUT_DIR/losses.csv after every epoch (a WGAN-GP on a ring of 8 Gaussians), and saves
+a sample scatter to SAMPLE_DIR and a checkpoint to CHECKPOINT_DIR every few epochs."""
 
 import argparse
 import csv
@@ -54,6 +55,19 @@ def train_epoch(data, gen, critic, opt_g, opt_d):
     return sum(d_losses) / len(d_losses), sum(g_losses) / len(g_losses)
 
 
+def save_samples(gen, epoch, size=64):
+    """A scatter of 500 generated points on [-3, 3]^2 as SAMPLE_DIR/epoch_XXXX.png."""
+    from PIL import Image
+
+    with torch.no_grad():
+        points = gen(torch.randn(500, C.LATENT_DIM))
+    pixels = ((points.clamp(-3, 3) + 3) / 6 * (size - 1)).round().long().tolist()
+    image = Image.new("L", (size, size), 255)
+    for x, y in pixels:
+        image.putpixel((x, size - 1 - y), 0)
+    image.save(os.path.join(C.SAMPLE_DIR, f"epoch_{epoch:04d}.png"))
+
+
 def main():
     args = parse_args()
     torch.manual_seed(C.SEED)
@@ -72,6 +86,7 @@ def main():
         for group in opt_g.param_groups + opt_d.param_groups:
             group["lr"] = args.lr
     os.makedirs(C.CHECKPOINT_DIR, exist_ok=True)
+    os.makedirs(C.SAMPLE_DIR, exist_ok=True)
     log = os.path.join(C.OUTPUT_DIR, "losses.csv")
     if not args.resume:
         with open(log, "w", newline="") as f:
@@ -80,6 +95,8 @@ def main():
         d_loss, g_loss = train_epoch(data, gen, critic, opt_g, opt_d)
         with open(log, "a", newline="") as f:
             csv.writer(f).writerow([epoch, d_loss, g_loss])
+        if (epoch + 1) % C.SAMPLE_EVERY == 0:
+            save_samples(gen, epoch)
         if (epoch + 1) % C.CHECKPOINT_EVERY == 0:
             torch.save({"gen": gen.state_dict(), "critic": critic.state_dict(), "opt_g": opt_g.state_dict(),
                         "opt_d": opt_d.state_dict(), "epoch": epoch},
