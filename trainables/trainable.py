@@ -10,24 +10,20 @@ epochs and at the end, from which a killed trial or an interrupted sweep continu
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 
 from search_spaces.spaces import resolve
 from trainables.config import GanConfig, write_config
 from trainables.device import resolve_device
+from trainables.report import QUALITY_FLOOR, Report  # noqa: F401  (re-exported: the trial's per-epoch report)
 from trainables.run import LossLog, RunPaths, load_checkpoint, make_trainer, save_samples
 from trainables.trainer import Trainer
-from tuner.diagnosis import diagnose
 
-QUALITY_FLOOR = -100.0  # the objective before the first measurement: below any measured quality (-log10(1+KID)/10)
 STATE_FILE = "trial.pt"
 
 
@@ -40,37 +36,6 @@ class TrialSetup:
 
 def trial_config(setup: TrialSetup, values: Mapping[str, Any]) -> GanConfig:
     return GanConfig(**resolve(setup.base, values))
-
-
-class Report:
-    """The per-epoch report: metrics, the diagnosis of the history so far, and the carried objective."""
-
-    def __init__(self, state: Mapping[str, Any] | None = None) -> None:
-        state = state or {}
-        self.history: list[dict[str, float]] = list(state.get("history", []))
-        self.streak = int(state.get("streak", 0))
-        self.label = str(state.get("label", ""))
-        self.quality = float(state.get("quality", QUALITY_FLOOR))
-
-    def state(self) -> dict[str, Any]:
-        return {"history": self.history, "streak": self.streak, "label": self.label, "quality": self.quality}
-
-    def add(self, row: dict[str, float], family: str = "wgan", objective: float | None = None) -> dict[str, Any]:
-        """`objective`: the quality to carry when the row has none of its own (a user's log scored by a loss
-        proxy); it is reported, but the diagnosis never sees it as a sample measurement."""
-        self.history.append(row)
-        diagnosis = diagnose(pd.DataFrame(self.history), family)
-        self.streak = self.streak + 1 if diagnosis.label == self.label else 1
-        self.label = diagnosis.label
-        value = row.get("quality", objective)
-        measured = value is not None and math.isfinite(value)
-        if measured:
-            self.quality = value
-        return {**row, "quality": self.quality, "quality_measured": float(measured),
-                "diagnosis": diagnosis.label, "diagnosis_streak": self.streak,
-                "diagnosis_onset": -1 if diagnosis.onset_epoch is None else diagnosis.onset_epoch,
-                "diagnosis_confidence": diagnosis.confidence,
-                "diagnosis_evidence": json.dumps([e.to_dict() for e in diagnosis.evidence])}
 
 
 def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:

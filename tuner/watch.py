@@ -70,7 +70,7 @@ class Watcher:
         self.reset()
 
     def reset(self) -> None:
-        from trainables.trainable import Report
+        from trainables.report import Report
 
         self.text, self.seen, self.report = "", 0, Report()
 
