@@ -50,8 +50,8 @@ def separates(row: dict, s: int) -> bool:
 
 def verdict(row: dict, s: int, near0: float) -> tuple[str, bool]:
     """(label, matched a rule) for one row of (tail-median) statistics."""
-    if row["shift"] > th("shift", s):
-        return "unstable", True
+    if row["shift"] > th("shift", s):  # a collapsed generator hopping between points is also mode collapse: unclear
+        return "unstable", not (collapsed(row, s) and not separates(row, s))
     if good(row, s, near0):
         return "healthy", True
     if separates(row, s):
@@ -71,13 +71,15 @@ FAILING = {
 }
 
 
-def diverged_at(logs: list[dict], trace: list[dict]) -> int | None:
-    """First epoch index with a non-finite or huge loss, or non-finite samples."""
+def diverged_at(logs: list[dict], trace: list[dict]) -> tuple[int | None, bool]:
+    """(first epoch index with a non-finite or huge loss or non-finite samples, or else with samples spread over
+    > 100x the data's scale; whether it was the latter, an extension of the rule that leaves the label unclear)."""
     for i, (log, row) in enumerate(zip(logs, trace[1:])):
         losses = [log[k] for k in ("d_loss", "g_loss")]
         if not row["finite"] or any(not math.isfinite(v) or abs(v) > 1e4 for v in losses):
-            return i
-    return None
+            return i, False
+    runaway = [i for i, row in enumerate(trace[1:]) if row.get("diversity", 0.0) > 100]
+    return (runaway[0], True) if runaway else (None, False)
 
 
 def tail_medians(rows: list[dict]) -> dict:
@@ -108,15 +110,10 @@ def why(label: str, med: dict) -> str:
 
 def label_run(logs: list[dict], trace: list[dict]) -> dict:
     """{"label", "onset" (epoch index from 0, or None), "clear", "why", "tail"} for one run."""
-    bad = diverged_at(logs, trace)
+    bad, runaway = diverged_at(logs, trace)
     if bad is not None:
-        return {
-            "label": "diverged",
-            "onset": bad,
-            "clear": True,
-            "why": f"diverged: non-finite or huge loss or samples from epoch {bad}.",
-            "tail": {},
-        }
+        what = "samples spread over > 100x the data scale" if runaway else "a non-finite or huge loss or samples"
+        return {"label": "diverged", "onset": bad, "clear": not runaway, "why": f"diverged: {what} from epoch {bad}."}
     near0 = trace[0].get("near_real", 1.0)
     rows = trace[1:]
     med = tail_medians(rows)

@@ -71,6 +71,10 @@ def wgan_ring(rng, data):
     return {**wgan_equal(rng, data), "lr_g": 5e-4, "lr_d": 5e-4, "d_norm": "layer", "schedule": "A", "n_critic": 5}
 
 
+def frozen_critic(rng, data):
+    return {"lr_d": 1e-7, "lr_g": rng.choice([2e-4, 5e-4]), "betas": (0.5, 0.999)}
+
+
 def bce_strong_d(rng, data):
     lr_g = rng.choice([1e-4, 2e-4])
     d_width = 128 if data == "digits" else 256
@@ -103,8 +107,8 @@ RECIPES = {
     # extra healthy-prone runs appended after a set's main plan (the main plan's settings rarely end healthy)
     "wgan_ring": ("healthy", 0.0, wgan_ring, ("ring8",)),
     "bce_ring": ("healthy", 0.0, bce_equal, ("ring8",)),
+    "frozen_critic": ("mode_collapse", 0.0, frozen_critic, ("ring8",)),  # G chases a critic that never learns
 }
-EXTRA = ("bce_ring", "wgan_ring")
 
 
 def spec(rng: random.Random, recipe: str, seed: int) -> RunConfig:
@@ -115,10 +119,12 @@ def spec(rng: random.Random, recipe: str, seed: int) -> RunConfig:
     return RunConfig(**{**base, **fields, "data": data, "seed": seed})
 
 
-def plan(rng: random.Random, count: int, extra: int, layouts, seed_base: int) -> list[tuple[str, str, RunConfig, str]]:
+def plan(
+    rng: random.Random, count: int, extra: tuple, layouts, seed_base: int
+) -> list[tuple[str, str, RunConfig, str]]:
     """(name, recipe, config, layout name): `count` runs with recipes in proportion to their shares, then `extra`."""
     names = [r for r, (_, share, _, _) in RECIPES.items() for _ in range(round(share * count))]
-    names = (names + ["wgan_equal"] * count)[:count] + [EXTRA[i % len(EXTRA)] for i in range(extra)]
+    names = (names + ["wgan_equal"] * count)[:count] + list(extra)
     specs = []
     for i, recipe in enumerate(names):
         cfg = spec(rng, recipe, seed_base + i)
