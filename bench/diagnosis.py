@@ -148,7 +148,7 @@ def score(folder: Path) -> list[Call]:
     calls = []
     for name, truth in sorted(json.loads(manifest_file.read_text()).items()):
         run = read_run(log_path(folder, name))
-        calls.append(Call(name, truth["label"], truth.get("onset"), truth.get("clear", True),
+        calls.append(Call(name, truth["label"], truth.get("onset_logged", truth.get("onset")), truth.get("clear", True),
                           diagnose(run.frame, run.family)))
     return calls
 
