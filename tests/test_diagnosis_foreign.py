@@ -134,3 +134,15 @@ def test_the_diagnosis_core_imports_without_torch_ray_optuna_or_mlflow():
                "import tuner.diagnosis, tuner.signals, tuner.logs, tuner.stopping\n")
     proc = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_log_of_per_batch_rows_reads_like_its_epochs():
+    # 50 batches an epoch, each row one batch's losses (noisy): guide 000's run is still the critic dominating,
+    # and a healthy run whose margin settles from -57 to -7 is still healthy
+    rng, n = np.random.default_rng(0), 40 * 50
+    e = np.arange(n) / 50
+    broken = log(np.interp(e, [0, 4, 12, 24, 39], [4.1, -34, -76, -97, -101]) + rng.normal(0, 8, n),
+                 np.interp(e, [0, 4, 12, 24, 39], [0.1, 21, 40, 54, 55]) + rng.normal(0, 5, n))
+    assert diagnose(broken).label == "discriminator_dominant"
+    healthy = log(-7 - 50 * np.exp(-e / 6) + rng.normal(0, 6, n), 21 + rng.normal(0, 5, n))
+    assert diagnose(healthy).label == "healthy"

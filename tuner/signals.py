@@ -50,6 +50,13 @@ def smooth3(x: pd.Series) -> pd.Series:
     return x.astype(float).rolling(3, center=True, min_periods=1).median()
 
 
+def smooth(x: pd.Series) -> pd.Series:
+    """A centred rolling median over 3 rows, or a twentieth of the log where it is longer (a log of thousands of
+    per-batch rows): the run's shape without its batch-to-batch noise."""
+    window = max(3, len(x) // 20) | 1
+    return x.astype(float).rolling(window, center=True, min_periods=1).median()
+
+
 def trend(x: pd.Series) -> float:
     """Spearman rank correlation of the values with time: +1 steadily rising, -1 steadily falling."""
     x = x.dropna()
@@ -105,11 +112,11 @@ def after_grace(frame: pd.DataFrame, name: str) -> pd.Series:
 
 
 def margin(frame: pd.DataFrame) -> pd.Series:
-    """The critic's margin between real and fake, smoothed: its Wasserstein estimate where the log has one, else
-    -d_loss (the estimate less the penalty)."""
+    """The critic's margin between real and fake, smoothed (`smooth`): its Wasserstein estimate where the log has
+    one, else -d_loss (the estimate less the penalty)."""
     if "w_dist" in frame and frame["w_dist"].notna().any():
-        return smooth3(finite(frame, "w_dist")).reset_index(drop=True)
-    return smooth3(-finite(frame, "d_loss")).reset_index(drop=True)
+        return smooth(finite(frame, "w_dist")).reset_index(drop=True)
+    return smooth(-finite(frame, "d_loss")).reset_index(drop=True)
 
 
 # ----- WGAN measurements, each relative to the run's own scale ---------------------------------------------------
@@ -142,7 +149,7 @@ def frozen(frame: pd.DataFrame, name: str) -> float:
 def positive_level(frame: pd.DataFrame) -> float:
     """The tail's median d_loss over the run's largest |d_loss|: a critic that is losing (d_loss positive) by a
     margin comparable to anything it ever showed, not a converged critic hovering a hair above 0."""
-    d = smooth3(finite(frame, "d_loss"))
+    d = smooth(finite(frame, "d_loss"))
     top = d.abs().max() if len(d) else math.nan
     return float(tail(d).median() / top) if top and top > 0 else math.nan
 
