@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 
 from trainables.errors import GantuneError
+from tuner import allocator
 
 EXIT_USAGE = 2
 
@@ -65,6 +66,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line (`argv` None: this process's own, which first restarts with the allocator set-up)."""
+    try:
+        if argv is None:
+            allocator.restart_with_setup()
+    except GantuneError as err:
+        print(f"gantune: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     args = parse(argv)
     try:
         code = args.handler(args)

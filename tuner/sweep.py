@@ -20,6 +20,7 @@ from search_spaces.spaces import Param, seed_point
 from trainables.config import write_config
 from trainables.errors import ConfigError
 from trainables.trainable import TrialSetup, train_trial, trial_config
+from tuner import allocator
 from tuner.external import ExternalSetup
 from tuner.stopping import StopPolicy, Verdict, outcome
 from tuner.tracking import Store, dumps
@@ -122,7 +123,7 @@ def start_ray(address: str | None) -> None:
 
     _quiet()
     quiet = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False,
-             "configure_logging": True}
+             "configure_logging": True, "runtime_env": allocator.ray_runtime_env()}  # trial workers keep memory
     try:
         if address:
             ray.init(address=address, **{k: v for k, v in quiet.items() if k != "include_dashboard"})
