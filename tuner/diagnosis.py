@@ -456,7 +456,7 @@ def _onset(label: str, frame: pd.DataFrame, measured: Mapping[str, tuple[Signal,
     if label == "unstable":
         return _unstable_onset(frame, measured)
     smooth = smooth3(frame["d_loss"])
-    losing = smooth / chance(frame) > 2.5 if "d_loss_high" in measured else smooth > 0
+    losing = smooth / chance(frame) > 1.1 if "d_loss_high" in measured else smooth > 0  # BCE: D worse than chance
     return _first_sustained(frame, losing)
 
 
@@ -479,6 +479,11 @@ def _unstable_onset(frame: pd.DataFrame, measured: Mapping[str, tuple[Signal, fl
     """From when the gradient norm stays high (when that is the evidence), else the losses' jumps stay large."""
     if "grad_norm" in frame and "grad_norm_tail_median" in _fired(measured):
         return _first_sustained(frame, smooth3(frame["grad_norm"]) > GRAD_NORM_HIGH)
+    if "d_loss_swing_over_margin" in _fired(measured):  # jumps against the critic's peak margin
+        peak = margin(frame).abs().max()
+        jumps = [smooth3(frame[c].astype(float).diff().abs()) / peak > limit
+                 for c, limit in (("d_loss", 0.02), ("g_loss", 0.15))]
+        return _first_sustained(frame, jumps[0] | jumps[1])
     swings = [smooth3(frame[c].astype(float).diff().abs()) > SWING * frame[c].astype(float).abs().median()
               for c in ("d_loss", "g_loss")]
     return _first_sustained(frame, swings[0] & swings[1])
