@@ -1,6 +1,16 @@
 """Training throughput: images per second and achieved FLOP/s against this machine's measured matmul peak.
 
     python bench/train_throughput.py [--models wgan_small,wgan_large] [--presets cpu] [--epochs 2] [--device auto]
+    python bench/train_throughput.py --processes --data folder:DIR [--rounds 2]
+
+`--processes` times whole commands as a user runs them: `gantune train` against the plain seed-style loop of
+bench/reference_loop.py over the same networks and data (wgan_large at the seed's 64x64 with 16 feature maps,
+batch 32, N_CRITIC 5), each with and without the allocator set-up (tuner/allocator.py), in interleaved
+rounds. An epoch is timed from outside, from one `epoch` line to the next (the first epoch is warm-up). gantune's
+epoch counts its extras at their defaults: its second epoch carries the sample statistics and grid of every
+epoch, its third (the last) also a quality evaluation and a checkpoint, weighted by QUALITY_EVERY. The extras'
+share is that epoch less the time losses.csv gives its steps (which include the sample statistics), over it.
+User and system time and peak RSS are the whole command's (os.wait4).
 
 FLOPs are counted by torch.utils.flop_counter over one critic step and one generator step (forward, backward
 and the gradient penalty's double backward), then scaled by the steps an epoch takes. On CUDA the matmul
@@ -10,8 +20,14 @@ peak is a bf16 product (the precision the trainer's autocast uses), on the CPU a
 from __future__ import annotations
 
 import argparse
+import csv
+import os
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,6 +39,11 @@ from trainables.data import load_dataset  # noqa: E402
 from trainables.device import placement, resolve_device  # noqa: E402
 from trainables.registry import get_model, preset_overrides  # noqa: E402
 from trainables.trainer import Trainer  # noqa: E402
+from tuner import allocator  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPES = ("GEN_FEATURE_MAPS=16", "DISC_FEATURE_MAPS=16", "BATCH_SIZE=32", "N_CRITIC=5")  # the issue's seed shapes
+QUALITY_EVERY = 5  # the config's default: gantune's last epoch's quality and checkpoint count for 1 in 5
 
 
 def matmul_peak(device: torch.device) -> float:
@@ -101,6 +122,84 @@ def measure(model: str, preset: str, device: torch.device, epochs: int, batch: i
             "image_size": cfg.image_size, "batch": cfg.batch_size, "amp": trainer.place.describe()}
 
 
+@dataclass(frozen=True)
+class ProcessRun:
+    epochs: tuple[float, ...]  # seconds from one `epoch` line to the next: epochs 1.. of the run
+    user_s: float  # the whole command's user CPU time
+    sys_s: float  # the whole command's system CPU time
+    peak_rss_mb: float  # the whole command's peak resident set
+    steps_s: float = 0.0  # gantune: losses.csv's epoch_time_s of epoch 1 (steps and sample statistics)
+
+
+def run_process(argv: list[str], env: dict[str, str]) -> ProcessRun:
+    stamps: list[float] = []
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
+    for line in proc.stdout:
+        if line.lstrip().startswith("epoch"):
+            stamps.append(time.perf_counter())
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"exit {proc.returncode}: {' '.join(argv)}")
+    return ProcessRun(tuple(b - a for a, b in zip(stamps, stamps[1:])), usage.ru_utime, usage.ru_stime,
+                      usage.ru_maxrss / 1024)
+
+
+def _env(keep: bool) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in (allocator.VARIABLE, allocator.SWITCH)}
+    return {**env, allocator.VARIABLE: allocator.KEEP} if keep else env
+
+
+def run_gantune(data: str, keep: bool) -> ProcessRun:
+    sets = [a for item in SHAPES for a in ("--set", item)]
+    with tempfile.TemporaryDirectory() as out:
+        argv = [sys.executable, "-m", "tuner.cli", "train", "wgan_large", "--preset", "seed", *sets, "--data", data,
+                "--epochs", "3", "--out", out]
+        run = run_process(argv, {**_env(keep), **({} if keep else {allocator.SWITCH: "system"})})
+        with open(Path(out) / "losses.csv") as f:
+            steps = float(list(csv.DictReader(f))[1]["epoch_time_s"])
+    return ProcessRun(run.epochs, run.user_s, run.sys_s, run.peak_rss_mb, steps)
+
+
+def run_reference(data: str, keep: bool) -> ProcessRun:
+    sets = [a for item in SHAPES for a in ("--set", item)]
+    argv = [sys.executable, str(ROOT / "bench" / "reference_loop.py"), "--model", "wgan_large", "--preset", "seed",
+            *sets, "--data", data, "--epochs", "2"]
+    return run_process(argv, _env(keep))
+
+
+def epoch_s(name: str, run: ProcessRun) -> float:
+    """The epoch as a user sees it; gantune's with its last epoch's quality and checkpoint at their default rate."""
+    if name == "reference":
+        return run.epochs[0]
+    normal, last = run.epochs
+    return normal + (last - normal) / QUALITY_EVERY
+
+
+def compare_processes(data: str, rounds: int) -> None:
+    variants = [("reference", False), ("gantune", False), ("reference", True), ("gantune", True)]
+    runs: dict[tuple[str, bool], list[ProcessRun]] = {v: [] for v in variants}
+    for r in range(rounds):
+        for name, keep in variants if r % 2 == 0 else variants[::-1]:  # A B C D, D C B A, ...
+            runs[(name, keep)].append((run_gantune if name == "gantune" else run_reference)(data, keep))
+    base = statistics.median(epoch_s("reference", run) for run in runs[("reference", False)])
+    print(f"data {data}; {os.cpu_count()} cores; torch {torch.__version__}; load {os.getloadavg()[0]:.1f}")
+    print("| run | allocator | s per epoch | vs reference (system) | user s | sys s | peak RSS MB | extras share |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (name, keep), done in runs.items():
+        epochs = [epoch_s(name, run) for run in done]
+        extras = [(e - run.steps_s) / e for e, run in zip(epochs, done)] if name == "gantune" else []
+        print(f"| {name} | {'keep' if keep else 'system'} | {_span(epochs, '.1f')} | "
+              f"{_span([e / base for e in epochs], '.2f')}x | {_span([r.user_s for r in done], '.0f')} | "
+              f"{_span([r.sys_s for r in done], '.1f')} | {_span([r.peak_rss_mb for r in done], '.0f')} | "
+              f"{_span(extras, '.0%') if extras else '-'} |")
+
+
+def _span(values: list[float], fmt: str) -> str:
+    lo, hi = min(values), max(values)
+    return format(lo, fmt) if format(lo, fmt) == format(hi, fmt) else f"{lo:{fmt}}-{hi:{fmt}}"
+
+
 def _batches(text: str) -> list[int | None]:
     return [int(b) for b in text.split(",") if b] or [None]
 
@@ -112,7 +211,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batches", default="", help="comma-separated BATCH_SIZE values (default: the preset's)")
+    parser.add_argument("--processes", action="store_true", help="gantune train against the reference loop")
+    parser.add_argument("--data", default="sprites", help="--processes: the data (the issue's: 320 64x64 images)")
+    parser.add_argument("--rounds", type=int, default=2, help="--processes: interleaved rounds of the 4 runs")
     args = parser.parse_args()
+    if args.processes:
+        compare_processes(args.data, args.rounds)
+        return
+    allocator.restart_with_setup()  # the in-process figures under the conditions gantune trains in
     device = resolve_device(args.device)
     presets = args.presets or ("cpu,seed" if device.type == "cuda" else "cpu")
     peak = matmul_peak(device)
