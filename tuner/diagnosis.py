@@ -30,7 +30,6 @@ from tuner.signals import (
     D_REAL_HEALTHY,
     DIVERSITY_COLLAPSED,
     EXPLODED,
-    FROZEN,
     GRAD_NORM_HIGH,
     MARGIN_FALLING,
     MARGIN_HELD,
@@ -43,7 +42,6 @@ from tuner.signals import (
     col,
     d_loss_over_chance,
     first_bad,
-    frozen,
     g_loss_over_chance,
     margin,
     margin_held,
@@ -133,9 +131,6 @@ WGAN_SIGNALS = (
     Signal("critic_margin_not_falling", margin_slope, lambda v: v > MARGIN_FALLING,
            f"tail change > {MARGIN_FALLING:g} of its peak (not coming down)",
            "000 What to Watch For: if d_loss stabilises near its low and g_loss climbs, G is collapsing again"),
-    Signal("d_loss_frozen", lambda f: frozen(f, "d_loss"), lambda v: v < FROZEN,
-           f"tail spread < {FROZEN:g} of its level (the networks stopped moving)",
-           "000 Root Cause: the only strategy that gives a stable critic score when G cannot fool it"),
     # supporting evidence only: g_loss carries the critic's free offset, which drifts in healthy runs too
     Signal("g_loss_trend", lambda f: trend(tail(col(f, "g_loss"))), lambda v: v > 0.6, "> 0.6 (steadily rising)",
            "000 Loss Analysis: g_loss 65 and rising"),
@@ -247,7 +242,6 @@ class Rule:
     none_of: tuple[str, ...] = ()  # counter-evidence: a signal that rules the label out
 
 
-_COLLAPSED = ("collapse_score_share", "diversity_ratio_tail")
 _HELD = ("critic_margin_held", "critic_margin_not_falling")
 
 # Never a diagnosis: signals that only point to a runner-up when no rule fires (g_loss's offset drifts in healthy
@@ -261,8 +255,9 @@ HINTS = {
 RULES = {
     "wgan": (
         Rule("diverged", ("non_finite_or_exploded_loss_epoch",)),
-        # the critic's loss frozen with the samples collapsed: the generator stopped moving altogether
-        Rule("mode_collapse", ("d_loss_frozen",), _COLLAPSED),
+        # the samples say it outright (all nearly identical), whatever the losses (a generator that never moves)
+        Rule("mode_collapse", ("collapse_score_share",)),
+        Rule("mode_collapse", ("diversity_ratio_tail",)),
         # the penalty's cause in evidence (gradient norm >> 1) with swinging losses: nothing else is reliable then
         Rule("unstable", ("g_loss_swings", "grad_norm_tail_median")),
         # both losses jump epoch to epoch by much of what the critic ever measured between real and fake (judged
@@ -272,8 +267,6 @@ RULES = {
         # the critic's lead never came down: the generator is failing (not when its samples clearly improve)
         Rule("discriminator_dominant", _HELD, (), ("quality_improving",)),
         Rule("generator_dominant", ("d_loss_positive_share", "d_loss_positive_level")),
-        Rule("mode_collapse", ("collapse_score_share",)),
-        Rule("mode_collapse", ("diversity_ratio_tail",)),
     ),
     "bce": (
         Rule("diverged", ("non_finite_or_exploded_loss_epoch",)),

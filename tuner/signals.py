@@ -31,7 +31,6 @@ GRAD_NORM_HIGH = 2.0  # the critic's gradient norm far above the penalty's targe
 SWING = 0.5  # a loss's epoch-to-epoch jump over its size, with the penalty's cause in evidence
 MARGIN_HELD = 0.5  # the critic's margin at the end still holds this share of its peak: it never came down
 MARGIN_FALLING = -0.05  # ...and is not falling by more than this share of its peak across the tail
-FROZEN = 0.002  # a tail whose spread is below this share of its level has stopped moving
 CHANCE = (math.log(2), math.log(4))  # a BCE D at chance: ln 2 per term (Keras means) or ln 4 (PyTorch sums)
 PINNED = 0.01  # within 1% of chance on every tail epoch: D has no edge (003: "D accuracy 50% exactly")
 
@@ -138,12 +137,6 @@ def margin_slope(frame: pd.DataFrame) -> float:
     if len(w) < 2 * TAIL_MIN or not peak > 0:
         return math.nan
     return line_change(tail(w)) / float(peak)
-
-
-def frozen(frame: pd.DataFrame, name: str) -> float:
-    """The tail's spread (std) over its median magnitude: ~0 when the loss has stopped moving altogether."""
-    x = tail(finite(frame, name))
-    return float(x.std() / (abs(x.median()) + 1e-12)) if len(x) >= TAIL_MIN else math.nan
 
 
 def positive_level(frame: pd.DataFrame) -> float:
