@@ -146,3 +146,18 @@ def test_a_log_of_per_batch_rows_reads_like_its_epochs():
     assert diagnose(broken).label == "discriminator_dominant"
     healthy = log(-7 - 50 * np.exp(-e / 6) + rng.normal(0, 6, n), 21 + rng.normal(0, 5, n))
     assert diagnose(healthy).label == "healthy"
+
+
+def test_the_terminal_names_the_runner_up_and_what_would_settle_it(tmp_path):
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(11)
+    rows = "".join(f"{e};{math.log(4) + rng.uniform(-0.004, 0.004):.5f};{math.log(2) + rng.uniform(-0.01, 0.01):.5f}\n"
+                   for e in range(1, 41))
+    (tmp_path / "log.txt").write_text("# a PyTorch BCE trainer, D's terms added\nepoch;errD;errG\n" + rows)
+    proc = subprocess.run([sys.executable, "-m", "tuner.cli", "autofix", "--run", str(tmp_path / "log.txt")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("diagnosis: healthy (bce")
+    assert "runner-up: mode_collapse" in proc.stdout and "not sure: the losses alone cannot tell" in proc.stdout

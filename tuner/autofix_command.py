@@ -113,6 +113,10 @@ def _print_report(report: dict[str, Any], plan: Any) -> None:
         for e in d["evidence"]:
             value = f"{e['value']:.4g}" if isinstance(e["value"], float) else e["value"]
             print(f"| {e['signal']} | {value} | {e['threshold']} | {e['source']} |")
+    for a in d["alternatives"]:
+        print(f"runner-up: {a['label']} (confidence {a['confidence']:.2f}; {a['why']})")
+    if d["settle"]:
+        print(f"not sure: {d['settle']}")
     if plan.steps:
         from search_spaces.remedies import STAGE_NAMES
 
