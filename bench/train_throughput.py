@@ -181,7 +181,9 @@ def compare_processes(data: str, rounds: int) -> None:
     runs: dict[tuple[str, bool], list[ProcessRun]] = {v: [] for v in variants}
     for r in range(rounds):
         for name, keep in variants if r % 2 == 0 else variants[::-1]:  # A B C D, D C B A, ...
-            runs[(name, keep)].append((run_gantune if name == "gantune" else run_reference)(data, keep))
+            run = (run_gantune if name == "gantune" else run_reference)(data, keep)
+            runs[(name, keep)].append(run)
+            print(f"{name} {'keep' if keep else 'system'}: {run}", file=sys.stderr, flush=True)
     base = statistics.median(epoch_s("reference", run) for run in runs[("reference", False)])
     print(f"data {data}; {os.cpu_count()} cores; torch {torch.__version__}; load {os.getloadavg()[0]:.1f}")
     print("| run | allocator | s per epoch | vs reference (system) | user s | sys s | peak RSS MB | extras share |")
