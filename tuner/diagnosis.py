@@ -56,7 +56,6 @@ from tuner.signals import (
     swing_over_margin,
     tail,
     trend,
-    w_run_trend,
 )
 
 LABELS = ("healthy", "discriminator_dominant", "generator_dominant", "mode_collapse", "unstable", "diverged")
@@ -136,8 +135,6 @@ WGAN_SIGNALS = (
            "000 Loss Analysis: g_loss 65 and rising"),
     Signal("g_loss_rise", lambda f: rise(tail(col(f, "g_loss"))), lambda v: v > 0.15, "> 15% of its level",
            "000 Loss Analysis: the critic rejects fakes more and more harshly"),
-    Signal("w_dist_run_trend", w_run_trend, lambda v: v > 0.8, "> 0.8 over the run after epoch 5 (never turned down)",
-           "000 Loss Analysis: the critic's margin grows every epoch"),
     Signal("d_loss_positive_share", lambda f: share(tail(col(f, "d_loss")) > 0), lambda v: v > 0.9,
            "> 90% of tail epochs", "001 1 Reading the Losses: d_loss large positive, the critic is failing"),
     Signal("d_loss_positive_level", positive_level, lambda v: v > 0.05, "> 0.05 of the run's largest |d_loss|",
@@ -227,7 +224,7 @@ BCE_SIGNALS = (
            "001 1 / 004 Oscillation: quality goes up and down"),
     Signal("g_loss_oscillation", swing("g_loss"), lambda v: v > 0.5, "> 0.5",
            "001 1 / 004 Oscillation"),
-    *_SAMPLES_COLLAPSED,
+    _SAMPLES_COLLAPSED[0],
 )
 SIGNALS = {"wgan": WGAN_SIGNALS + QUALITY_WARNINGS, "bce": BCE_SIGNALS + QUALITY_WARNINGS}
 

@@ -174,12 +174,6 @@ def quality_gain(frame: pd.DataFrame) -> float:
     return float(recent.iloc[-1] - recent.iloc[0])
 
 
-def w_run_trend(frame: pd.DataFrame) -> float:
-    """The trend of the critic's margin over the run after its first epochs (+1: it never turned down)."""
-    w = margin(frame).iloc[GRACE:]
-    return trend(w) if w.notna().sum() >= 2 * TAIL_MIN else math.nan
-
-
 # ----- BCE measurements (probabilities and losses in fixed units) -------------------------------------------------
 def units(frame: pd.DataFrame) -> float:
     """How many per-step losses one logged value adds up: 1 for a log of means; the steps per epoch for a trainer
