@@ -217,7 +217,7 @@ BCE_SIGNALS = (
     Signal("g_acc_tail_median", lambda f: float(tail(col(f, "g_acc")).median()), lambda v: v >= 0.99, ">= 99%",
            "003 Mode Collapse Symptoms: G accuracy 99%+", ("g_acc",)),
     # a discriminator with no edge at all: its loss at chance to 1% on every tail epoch (healthy ones keep some)
-    Signal("d_loss_pinned_at_chance", lambda f: off_chance(f, "d_loss"), lambda v: v < PINNED,
+    Signal("d_loss_pinned_at_chance", off_chance, lambda v: v < PINNED,
            f"within {PINNED:.0%} of ln 2 (or ln 4) on every tail epoch",
            "003 Mode Collapse Symptoms: D loss and accuracy stuck at chance"),
     Signal("d_loss_oscillation", swing("d_loss"), lambda v: v > 0.5, "> 0.5",
@@ -304,18 +304,18 @@ def diagnose(frame: pd.DataFrame, family: str = "wgan") -> Diagnosis:
         return Diagnosis("healthy", family, None, 0.0, (), 0)
     measured = measure(frame, family)
     fired = _fired(measured)
-    matched = [rule for rule in RULES[family] if _matches(rule, fired)]
-    if not matched:
+    rule = next((r for r in RULES[family] if _matches(r, fired)), None)
+    if rule is None:
         return _healthy(frame, family, measured, fired)
-    rule = matched[0]
     names = [*rule.all_of, *[n for n in rule.any_of if n in fired], *_warnings(fired)]
     evidence = tuple(_evidence(measured[n]) for n in names)
-    confidence = calibrated(rule_key(family, rule))
+    key = rule_key(family, rule)
+    confidence = calibrated(key)
     finite = frame[np.isfinite(frame[["d_loss", "g_loss"]].astype(float)).all(axis=1)]
     onset = _onset(rule.label, frame if rule.label == "diverged" else finite, measured)
-    alternatives = _alternatives(family, rule.label, confidence, fired, measured)
+    alternatives = _alternatives(rule.label, confidence, _near(family, fired, measured))
     return Diagnosis(rule.label, family, onset, confidence, evidence, len(frame), alternatives,
-                     _settle(frame, rule.label, confidence, alternatives), rule_key(family, rule))
+                     _settle(frame, rule.label, confidence, alternatives), key)
 
 
 def _matches(rule: Rule, fired: set[str]) -> bool:
@@ -366,11 +366,10 @@ def _near(family: str, fired: set[str], measured: Mapping[str, Any]) -> list[tup
     return out
 
 
-def _alternatives(family: str, label: str, confidence: float, fired: set[str],
-                  measured: Mapping[str, tuple[Signal, float]]) -> tuple[Alternative, ...]:
-    """Other labels whose rules fired too or nearly did: what the losses could not rule out."""
+def _alternatives(label: str, confidence: float, near: list[tuple[Rule, str]]) -> tuple[Alternative, ...]:
+    """Other labels whose rules fired too or nearly did (`_near`): what the losses could not rule out."""
     found: dict[str, str] = {}
-    for rule, why in _near(family, fired, measured):
+    for rule, why in near:
         if rule.label not in (label, "diverged"):
             found.setdefault(rule.label, why)
     share_left = (1 - confidence) / max(1, len(found))
@@ -429,7 +428,7 @@ def _healthy(frame: pd.DataFrame, family: str, measured: Mapping[str, tuple[Sign
     key = rule_key(family, None, len({rule.label for rule, _ in near}))
     confidence = calibrated(key)
     shown = warnings + tuple(_evidence(measured[n]) for n in sorted(fired & counter) if n not in shown_near)
-    alternatives = _alternatives(family, "healthy", confidence, fired, measured)
+    alternatives = _alternatives("healthy", confidence, near)
     return Diagnosis("healthy", family, None, confidence, shown, len(frame), alternatives,
                      _settle(frame, "healthy", confidence, alternatives), key)
 

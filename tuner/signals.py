@@ -40,10 +40,6 @@ def tail(x: pd.Series) -> pd.Series:
     return x.iloc[-max(TAIL_MIN, len(x) // 4):]
 
 
-def head(x: pd.Series) -> pd.Series:
-    return x.iloc[:max(3, len(x) // 10)]
-
-
 def smooth3(x: pd.Series) -> pd.Series:
     """A centred 3-epoch rolling median: one odd epoch neither starts nor ends a condition."""
     return x.astype(float).rolling(3, center=True, min_periods=1).median()
@@ -119,24 +115,25 @@ def margin(frame: pd.DataFrame) -> pd.Series:
 
 
 # ----- WGAN measurements, each relative to the run's own scale ---------------------------------------------------
+def peak(w: pd.Series) -> float:
+    """The largest margin after the first epoch; NaN for a run too short to judge (under 2 x TAIL_MIN epochs)."""
+    return float(w.iloc[1:].max()) if len(w) >= 2 * TAIL_MIN else math.nan
+
+
 def margin_held(frame: pd.DataFrame) -> float:
     """The margin over the last tenth of the run over its peak (after the first epoch): near 1 when the critic's lead
     never came down (guide 000: "d_loss stabilises near -100 and g_loss climbs"), well below 1 in a healthy run,
     where the generator catches up and the estimate falls from its early peak. NaN while the critic has no lead."""
     w = margin(frame)
-    peak = w.iloc[1:].max() if len(w) > 1 else math.nan
-    if len(w) < 2 * TAIL_MIN or not peak > 0:
-        return math.nan
-    return float(w.iloc[-max(3, len(w) // 10):].median() / peak)
+    top = peak(w)
+    return float(w.iloc[-max(3, len(w) // 10):].median() / top) if top > 0 else math.nan
 
 
 def margin_slope(frame: pd.DataFrame) -> float:
     """The margin's straight-line change across the tail over the run's peak margin: < 0 when it is coming down."""
     w = margin(frame)
-    peak = w.iloc[1:].max() if len(w) > 1 else math.nan
-    if len(w) < 2 * TAIL_MIN or not peak > 0:
-        return math.nan
-    return line_change(tail(w)) / float(peak)
+    top = peak(w)
+    return line_change(tail(w)) / top if top > 0 else math.nan
 
 
 def positive_level(frame: pd.DataFrame) -> float:
@@ -189,19 +186,16 @@ def units(frame: pd.DataFrame) -> float:
 def chance(frame: pd.DataFrame) -> float:
     """The d_loss of a discriminator at chance in this log: ln 4 per step when its first epoch sits nearer ln 4
     (PyTorch adds the real and fake terms), else ln 2 (Keras averages them); times the log's units."""
-    k = units(frame)
-    first = finite(frame, "d_loss").iloc[0] / k if len(finite(frame, "d_loss")) else math.nan
+    k, d = units(frame), finite(frame, "d_loss")
+    first = d.iloc[0] / k if len(d) else math.nan
     return k * (CHANCE[1] if abs(first - CHANCE[1]) < abs(first - CHANCE[0]) else CHANCE[0])
 
 
-def off_chance(frame: pd.DataFrame, name: str) -> float:
-    """The largest relative distance of a BCE loss from chance over the tail: ~0 when the discriminator has no
-    edge on any epoch. g_loss at chance is ln 2 per step, whichever way D's terms are combined."""
-    x = tail(finite(frame, name))
-    if len(x) < TAIL_MIN:
-        return math.nan
-    level = chance(frame) if name == "d_loss" else units(frame) * CHANCE[0]
-    return float((x / level - 1).abs().max())
+def off_chance(frame: pd.DataFrame) -> float:
+    """The largest relative distance of d_loss from chance over the tail: ~0 when the discriminator has no edge on
+    any epoch."""
+    x = tail(finite(frame, "d_loss"))
+    return float((x / chance(frame) - 1).abs().max()) if len(x) >= TAIL_MIN else math.nan
 
 
 def d_loss_over_chance(frame: pd.DataFrame) -> float:
