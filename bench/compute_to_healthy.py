@@ -68,12 +68,12 @@ def method_autofix(broken, seed: int, epochs: int, root: Path, store) -> dict:
 
 
 def method_sweep(broken, seed: int, epochs: int, root: Path, store) -> dict:
-    from trainables.registry import get_model
+    from search_spaces.spaces import model_space
     from tuner.stopping import beats
     from tuner.sweep import SweepSettings, run_sweep
 
     base = {**broken.config, "num_epochs": epochs}
-    settings = SweepSettings(model="wgan_large", base=base, space=dict(get_model("wgan_large").space),
+    settings = SweepSettings(model="wgan_large", base=base, space=model_space("wgan_large"),
                              name=f"b_seed{seed}", trials=MAX_SWEEP_TRIALS, concurrency=1, cpus_per_trial=2.0,
                              seed=seed, storage=root, stopper=False, asha=True, goal=broken.quality, seek=True)
     summary = run_sweep(settings, store)

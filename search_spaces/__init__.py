@@ -1,1 +1,1 @@
-"""Per-model seed configs, presets and (later) search spaces and the remedy ladder, as data."""
+"""Search spaces and the remedy ladder, as data; the models they search are in trainables.registry."""

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from trainables.errors import ConfigError
+from trainables.vocabulary import BCE, WGAN
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,11 +176,23 @@ BCE_SPACE = MappingProxyType({
     "batch_size": choice(32, 64, 128),
 })
 
+# What `gantune sweep MODEL` searches by default, per registered model.
+MODEL_SPACES = MappingProxyType({"wgan_small": WGAN_SPACE, "wgan_large": WGAN_SPACE, "toy2d": TOY2D_SPACE,
+                                 "dcgan": BCE_SPACE, "cgan": BCE_SPACE})
+
+
+def model_space(model: str) -> dict[str, Param]:
+    """The default search space of a registered model."""
+    if model not in MODEL_SPACES:
+        raise ConfigError(f"no search space for model {model!r}; spaces exist for: {', '.join(sorted(MODEL_SPACES))}")
+    return dict(MODEL_SPACES[model])
+
+
 # A user's own trainer (`gantune sweep --train-cmd`): the guides' knobs under the seed configs' UPPER_CASE names;
 # a sweep searches those the user's config has. WGAN-GP: guide 001's ranges (LR_G as a rate of its own, since the
 # user's config holds no ratio); BCE: guide 004's.
 USER_SPACES = MappingProxyType({
-    "wgan": MappingProxyType({
+    WGAN: MappingProxyType({
         "LEARNING_RATE_G": log_float(1e-5, 1e-3),
         "LEARNING_RATE_D": log_float(2e-5, 5e-4),
         "N_CRITIC": integer(1, 7),
@@ -187,7 +200,7 @@ USER_SPACES = MappingProxyType({
         "BATCH_SIZE": choice(32, 64, 128),
         "EMA_DECAY": choice(0.99, 0.995, 0.999),
     }),
-    "bce": MappingProxyType({k.upper(): v for k, v in BCE_SPACE.items()}),
+    BCE: MappingProxyType({k.upper(): v for k, v in BCE_SPACE.items()}),
 })
 
 # ----- spaces from files ---------------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ def test_a_log_without_quality_is_scored_by_the_loss_proxy():
 
 
 def test_a_loss_proxy_is_the_objective_but_never_a_sample_measurement():
-    from trainables.trainable import Report
+    from tuner.epoch_report import Report
 
     report = Report()
     rows = [{"epoch": float(e), "d_loss": -5.0 + e, "g_loss": 1.0} for e in range(12)]  # |d_loss| falls: proxy rises

@@ -14,11 +14,11 @@ from trainables.data import load_dataset
 from trainables.device import placement
 from trainables.errors import ConfigError
 from trainables.losses import Bce
-from trainables.metrics import BCE_METRICS, columns
 from trainables.registry import get_model, preset_overrides
 from trainables.run import train
 from trainables.schedules import adapt_lr_d
 from trainables.trainer import Trainer
+from trainables.vocabulary import BCE_METRICS, columns
 from tuner.diagnosis import diagnose, epoch_warning
 from tuner.logs import read_run
 

@@ -102,7 +102,7 @@ def test_a_healthy_equal_rate_run_with_drifting_g_loss_is_never_stopped():
     # the samples (autofix's strictest setting), it is never stopped and ends healthy
     from pathlib import Path
 
-    from trainables.trainable import Report
+    from tuner.epoch_report import Report
     from tuner.logs import read_run
     from tuner.signals import trend
     from tuner.stopping import STOP_LABELS

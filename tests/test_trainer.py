@@ -10,9 +10,10 @@ import torch
 
 from tests.conftest import tiny_overrides
 from trainables.config import build_config
-from trainables.metrics import COLLAPSE_MAX, COLUMNS
+from trainables.metrics import COLLAPSE_MAX
 from trainables.registry import get_model
 from trainables.run import RunPaths, load_checkpoint, resumed_config, train
+from trainables.vocabulary import COLUMNS
 
 CPU = torch.device("cpu")
 

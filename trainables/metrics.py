@@ -1,4 +1,4 @@
-"""Per-epoch metrics: the one vocabulary of names, and the sample statistics every trainer reports.
+"""Per-epoch metrics: the sample statistics every trainer reports (their names: trainables.vocabulary).
 
 The same per-epoch dict goes to losses.csv, to Ray Tune and to MLflow; the diagnosis reads it back from any.
 Sample statistics compare a fixed-noise batch of generated samples with a fixed batch of real ones, so every
@@ -11,30 +11,7 @@ import dataclasses
 
 import torch
 
-# Column order of losses.csv: the seed's `epoch,d_loss,g_loss` first, then gantune's metrics. The loss
-# columns depend on the loss family: WGAN critics report scores, W estimates and the penalty; BCE
-# discriminators report probabilities D(real), D(fake), the real and fake halves of the loss and accuracies.
-LOSS_METRICS = ("d_loss", "g_loss", "d_real", "d_fake", "gp", "grad_norm", "w_dist")
-BCE_METRICS = ("d_loss", "g_loss", "d_real", "d_fake", "d_loss_real", "d_loss_fake", "d_acc", "d_acc_real",
-               "d_acc_fake", "g_acc")
-FAMILY_METRICS = {"wgan": LOSS_METRICS, "bce": BCE_METRICS}
-SAMPLE_METRICS = ("out_min", "out_max", "out_range", "unique_frac", "sample_std", "diversity_ratio",
-                  "duplicate_frac", "mean_shift", "color_ratio", "checkerboard_ratio", "sharpness_ratio",
-                  "collapse_score")
-# Quality and mode coverage (trainables.quality), every QUALITY_EVERY epochs; NaN where not computed or not
-# applicable (modes_hit on unlabelled data, modes_captured on images...). `quality`: higher is better, 0..1.
-QUALITY_METRICS = ("quality", "kid", "kid_std", "precision", "recall", "density", "coverage", "modes_hit",
-                   "mode_kl", "copy_frac", "modes_captured", "high_quality_pct", "reverse_kl",
-                   "mode_spread")
-RUN_METRICS = ("lr_g", "lr_d", "epoch_time_s", "images_per_s", "quality_time_s")
-COLUMNS = ("epoch",) + LOSS_METRICS + SAMPLE_METRICS + QUALITY_METRICS + RUN_METRICS  # a WGAN run's losses.csv
-ALL_METRICS = tuple(dict.fromkeys(LOSS_METRICS + BCE_METRICS + SAMPLE_METRICS + QUALITY_METRICS + RUN_METRICS))
-
-
-def columns(family: str) -> tuple[str, ...]:
-    """losses.csv's columns for a loss family ("wgan" or "bce")."""
-    return ("epoch",) + FAMILY_METRICS[family] + SAMPLE_METRICS + QUALITY_METRICS + RUN_METRICS
-
+from trainables.vocabulary import SAMPLE_METRICS
 
 DECIMALS = 4  # unique values are counted after rounding to this many decimals (guide 002's diagnostic)
 DUPLICATE_DISTANCE = 0.1  # a pair closer than this fraction of the real mean pairwise distance is a duplicate

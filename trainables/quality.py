@@ -34,7 +34,7 @@ from torch import nn
 from trainables.data import Dataset, to_float
 from trainables.errors import DataError
 from trainables.features import INPUT_SIZE, RandomEmbedding, TrainedClassifier, classifier_for, resize
-from trainables.metrics import QUALITY_METRICS
+from trainables.vocabulary import QUALITY_METRICS
 
 NEAREST_K = 5  # PRDC's k (the paper's default)
 KID_SUBSETS = 10

@@ -1,36 +1,52 @@
-"""The model registry: a name maps to a frozen spec holding its networks, objective, seed config and presets."""
+"""The model registry: a name maps to a frozen spec holding its seed config, presets and what data it trains on.
+
+Plain data, no torch: the networks each name builds are in trainables.networks, imported when one is built, so the
+diagnosis core and the commands can list and check models without loading the networks.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
-
-from search_spaces import defaults
-from search_spaces.spaces import BCE_SPACE, TOY2D_SPACE, WGAN_SPACE, Param
+from trainables import defaults
 from trainables.config import FIELDS, GanConfig
 from trainables.errors import ConfigError
-from trainables.losses import Bce, WganGp
-from trainables.nets import cgan, dcgan, toy2d, wgan_large, wgan_small
+from trainables.vocabulary import BCE, WGAN
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from trainables.networks import Networks
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
     name: str
-    build_generator: Callable[[GanConfig], nn.Module]
-    build_critic: Callable[[GanConfig], nn.Module]
-    objective: Callable[[GanConfig], Any]  # config -> loss object with critic_terms / generator_loss
     defaults: Mapping[str, Any]  # the seed config, field name -> value
     presets: Mapping[str, Mapping[str, Any]]  # preset name -> overrides on the defaults
     data_kind: str  # "image" or "points": which datasets it trains on
-    space: Mapping[str, Param]  # what `gantune sweep` searches by default
     sizes: Callable[[int], bool] = lambda size: size & (size - 1) == 0  # the image sides its networks build
     sizes_text: str = "a power of two"
     conditional: bool = False  # the networks read class labels: generator(z, y), critic(x, y)
-    family: str = "wgan"  # the objective's loss family: which diagnosis rules and remedy ladder apply
+    family: str = WGAN  # the objective's loss family: which diagnosis rules and remedy ladder apply
     packs: bool = False  # the critic can score groups of PACK samples (PacGAN)
+
+    def build_generator(self, cfg: GanConfig) -> nn.Module:
+        return self._networks().generator(cfg)
+
+    def build_critic(self, cfg: GanConfig) -> nn.Module:
+        return self._networks().critic(cfg)
+
+    def objective(self, cfg: GanConfig) -> Any:
+        """The loss object (critic_terms / generator_terms) of this model's family on `cfg`."""
+        return self._networks().objective(cfg)
+
+    def _networks(self) -> Networks:
+        from trainables.networks import NETWORKS  # torch: loaded when a network is built, not when a name is read
+
+        return NETWORKS[self.name]
 
     def prepare(self, cfg: GanConfig, labels: int | None) -> GanConfig:
         """The config these networks build from, on data with `labels` classes (None: unlabelled); raises
@@ -52,38 +68,19 @@ class ModelSpec:
         return cfg.replace(num_classes=labels)
 
 
-def _wgan_gp(cfg: GanConfig) -> WganGp:
-    return WganGp(cfg.lambda_gp)
-
-
-def _bce_mean(cfg: GanConfig) -> Bce:
-    """Keras's camel GAN: the discriminator's loss is the mean of its real and fake halves."""
-    return Bce(cfg.label_smoothing, cfg.noise_std, "mean")
-
-
-def _bce_sum(cfg: GanConfig) -> Bce:
-    """Guide 004's PyTorch project: the sum of the halves."""
-    return Bce(cfg.label_smoothing, cfg.noise_std, "sum")
-
-
 def _multiple_of_4(size: int) -> bool:
     return size % 4 == 0
 
 
 _MODELS: dict[str, ModelSpec] = {
     spec.name: spec for spec in (
-        ModelSpec("wgan_small", wgan_small.build_generator, wgan_small.build_critic, _wgan_gp,
-                  defaults.WGAN_SMALL, defaults.PRESETS["wgan_small"], "image", WGAN_SPACE),
-        ModelSpec("wgan_large", wgan_large.build_generator, wgan_large.build_critic, _wgan_gp,
-                  defaults.WGAN_LARGE, defaults.PRESETS["wgan_large"], "image", WGAN_SPACE),
-        ModelSpec("toy2d", toy2d.build_generator, toy2d.build_critic, _wgan_gp,
-                  defaults.TOY2D, defaults.PRESETS["toy2d"], "points", TOY2D_SPACE, packs=True),
-        ModelSpec("dcgan", dcgan.build_generator, dcgan.build_critic, _bce_mean,
-                  defaults.DCGAN, defaults.PRESETS["dcgan"], "image", BCE_SPACE, _multiple_of_4, "a multiple of 4",
-                  family=Bce.family),
-        ModelSpec("cgan", cgan.build_generator, cgan.build_critic, _bce_sum,
-                  defaults.CGAN, defaults.PRESETS["cgan"], "image", BCE_SPACE, _multiple_of_4, "a multiple of 4",
-                  conditional=True, family=Bce.family),
+        ModelSpec("wgan_small", defaults.WGAN_SMALL, defaults.PRESETS["wgan_small"], "image"),
+        ModelSpec("wgan_large", defaults.WGAN_LARGE, defaults.PRESETS["wgan_large"], "image"),
+        ModelSpec("toy2d", defaults.TOY2D, defaults.PRESETS["toy2d"], "points", packs=True),
+        ModelSpec("dcgan", defaults.DCGAN, defaults.PRESETS["dcgan"], "image", _multiple_of_4, "a multiple of 4",
+                  family=BCE),
+        ModelSpec("cgan", defaults.CGAN, defaults.PRESETS["cgan"], "image", _multiple_of_4, "a multiple of 4",
+                  conditional=True, family=BCE),
     )
 }
 

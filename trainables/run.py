@@ -20,10 +20,10 @@ from trainables.data import load_dataset
 from trainables.device import placement
 from trainables.errors import CheckpointError, ConfigError
 from trainables.images import grid_array, save_png, scatter_array
-from trainables.metrics import COLUMNS
 from trainables.quality import copies_training
 from trainables.registry import get_model
 from trainables.trainer import Trainer
+from trainables.vocabulary import COLUMNS
 
 EpochCallback = Callable[[dict[str, float]], None]
 

@@ -18,12 +18,13 @@ from trainables.data import Dataset, augment, to_float
 from trainables.device import Placement
 from trainables.ema import Ema
 from trainables.errors import CheckpointError
-from trainables.metrics import Reference, columns, reference_stats, sample_stats
+from trainables.metrics import Reference, reference_stats, sample_stats
 from trainables.optimizers import build as build_optimizer
 from trainables.optimizers import set_rates
 from trainables.quality import QualityReference, quality, reference
 from trainables.registry import get_model
 from trainables.schedules import CRITIC_SCHEDULES, adapt_lr_d, cooldown_scale
+from trainables.vocabulary import columns
 
 
 class Conditioned(torch.nn.Module):

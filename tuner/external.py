@@ -188,7 +188,7 @@ def external_trial(config: dict[str, Any], setup: ExternalSetup) -> None:
 def _follow(setup: ExternalSetup, trial_dir: Path, start: int) -> None:
     from ray import tune
 
-    from trainables.report import Report
+    from tuner.epoch_report import Report
 
     report, samples = Report(), Samples(setup.layout.log_in(trial_dir).parent / "samples")
     with Child(setup, trial_dir, start) as child:

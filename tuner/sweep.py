@@ -19,11 +19,11 @@ from typing import Any
 from search_spaces.spaces import Param, seed_point
 from trainables.config import write_config
 from trainables.errors import ConfigError
-from trainables.trainable import TrialSetup, train_trial, trial_config
 from tuner import allocator
 from tuner.external import ExternalSetup
 from tuner.stopping import StopPolicy, Verdict, outcome
 from tuner.tracking import Store, dumps
+from tuner.trial import TrialSetup, train_trial, trial_config
 
 METRIC, MODE = "quality", "max"
 

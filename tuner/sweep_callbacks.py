@@ -12,8 +12,8 @@ from typing import Any
 from ray.tune import Callback
 
 from search_spaces.spaces import DERIVED
-from trainables.metrics import ALL_METRICS
-from trainables.trainable import QUALITY_FLOOR
+from trainables.vocabulary import ALL_METRICS
+from tuner.epoch_report import QUALITY_FLOOR
 from tuner.stopping import StopPolicy, Verdict, outcome
 from tuner.tracking import Store
 

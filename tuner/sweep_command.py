@@ -98,7 +98,7 @@ def _settings(args: argparse.Namespace):
 
 
 def _model_settings(args: argparse.Namespace):
-    from search_spaces.spaces import parse_space
+    from search_spaces.spaces import model_space, parse_space
     from tuner.sweep import SweepSettings
     from tuner.user_config import read_mapping
 
@@ -114,7 +114,7 @@ def _model_settings(args: argparse.Namespace):
     if args.data:
         layers["data"] = args.data
     base = _checked_data(build_config(spec.defaults, preset_overrides(spec, preset), layers, fixed))
-    space = dict(spec.space)
+    space = model_space(spec.name)
     if args.space:
         space = parse_space(read_mapping(Path(args.space), "space file"), FIELDS, args.space)
     space = {k: v for k, v in space.items() if k not in fixed}  # --set fixes a key for every trial

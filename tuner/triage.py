@@ -12,8 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from trainables.trainable import TrialSetup, train_trial
 from tuner.diagnosis import diagnose
+from tuner.trial import TrialSetup, train_trial
 
 
 @dataclasses.dataclass(frozen=True)

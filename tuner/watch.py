@@ -70,7 +70,7 @@ class Watcher:
         self.reset()
 
     def reset(self) -> None:
-        from trainables.report import Report
+        from tuner.epoch_report import Report
 
         self.text, self.seen, self.report = "", 0, Report()
 

@@ -20,9 +20,9 @@ import torch
 from search_spaces.spaces import resolve
 from trainables.config import GanConfig, write_config
 from trainables.device import resolve_device
-from trainables.report import QUALITY_FLOOR, Report  # noqa: F401  (re-exported: the trial's per-epoch report)
 from trainables.run import LossLog, RunPaths, load_checkpoint, make_trainer, save_samples
 from trainables.trainer import Trainer
+from tuner.epoch_report import Report
 
 STATE_FILE = "trial.pt"
 

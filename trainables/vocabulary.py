@@ -1,0 +1,36 @@
+"""The one vocabulary of gantune: loss families and per-epoch metric names. Plain data, no imports, so the
+diagnosis core, the training loop, the tracker and the commands all read the same names.
+
+The same per-epoch dict goes to losses.csv, to Ray Tune and to MLflow; the diagnosis reads it back from any.
+"""
+
+from __future__ import annotations
+
+# Loss families: which per-epoch columns a trainer logs, which diagnosis rules and which remedy ladder apply.
+WGAN = "wgan"  # WGAN-GP: a critic's scores, the Wasserstein estimate and the gradient penalty
+BCE = "bce"  # a sigmoid discriminator trained with binary cross-entropy (guides 003/004)
+FAMILIES = (WGAN, BCE)
+
+# Column order of losses.csv: the seed's `epoch,d_loss,g_loss` first, then gantune's metrics. The loss
+# columns depend on the loss family: WGAN critics report scores, W estimates and the penalty; BCE
+# discriminators report probabilities D(real), D(fake), the real and fake halves of the loss and accuracies.
+LOSS_METRICS = ("d_loss", "g_loss", "d_real", "d_fake", "gp", "grad_norm", "w_dist")
+BCE_METRICS = ("d_loss", "g_loss", "d_real", "d_fake", "d_loss_real", "d_loss_fake", "d_acc", "d_acc_real",
+               "d_acc_fake", "g_acc")
+FAMILY_METRICS = {WGAN: LOSS_METRICS, BCE: BCE_METRICS}
+SAMPLE_METRICS = ("out_min", "out_max", "out_range", "unique_frac", "sample_std", "diversity_ratio",
+                  "duplicate_frac", "mean_shift", "color_ratio", "checkerboard_ratio", "sharpness_ratio",
+                  "collapse_score")
+# Quality and mode coverage (trainables.quality), every QUALITY_EVERY epochs; NaN where not computed or not
+# applicable (modes_hit on unlabelled data, modes_captured on images...). `quality`: higher is better, 0..1.
+QUALITY_METRICS = ("quality", "kid", "kid_std", "precision", "recall", "density", "coverage", "modes_hit",
+                   "mode_kl", "copy_frac", "modes_captured", "high_quality_pct", "reverse_kl",
+                   "mode_spread")
+RUN_METRICS = ("lr_g", "lr_d", "epoch_time_s", "images_per_s", "quality_time_s")
+COLUMNS = ("epoch",) + LOSS_METRICS + SAMPLE_METRICS + QUALITY_METRICS + RUN_METRICS  # a WGAN run's losses.csv
+ALL_METRICS = tuple(dict.fromkeys(LOSS_METRICS + BCE_METRICS + SAMPLE_METRICS + QUALITY_METRICS + RUN_METRICS))
+
+
+def columns(family: str) -> tuple[str, ...]:
+    """losses.csv's columns for a loss family (WGAN or BCE)."""
+    return ("epoch",) + FAMILY_METRICS[family] + SAMPLE_METRICS + QUALITY_METRICS + RUN_METRICS
