@@ -97,7 +97,7 @@ def step_flops(trainer: Trainer) -> tuple[int, int]:
     """FLOPs of one critic step and of one generator step."""
     real = trainer._real_batch(trainer._batches()[0])
     with _FlopCount() as critic:
-        trainer._critic_step(real)
+        trainer._critic_step(real, None)
     with _FlopCount() as gen:
         trainer._generator_step(real.shape[0])
     return critic.total, gen.total
