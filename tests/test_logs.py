@@ -234,3 +234,47 @@ def test_printed_lines_with_named_values(tmp_path):
 
 def test_a_file_of_comments_only_is_refused(tmp_path):
     assert "only comment lines" in error_of(write(tmp_path / "c.csv", "# nothing yet\n# still nothing\n"))
+
+
+def test_per_batch_rows_are_averaged_per_epoch_and_a_blow_up_kept(tmp_path):
+    text = ("epoch,batch,d_loss,g_loss\n0,0,1,2\n0,1,3,4\n1,0,5,6\n1,1,7,8\n2,0,1,1\n2,1,nan,inf\n"
+            "1,0,50,60\n")  # the last line: a resumed run logging epoch 1 again
+    frame = read_run(write(tmp_path / "b.csv", text)).frame
+    assert frame["epoch"].tolist() == [0, 1, 2]
+    assert frame["d_loss"].tolist()[:2] == [2.0, 50.0] and frame["g_loss"].tolist()[:2] == [3.0, 60.0]
+    assert math.isnan(frame["d_loss"][2]) and frame["g_loss"][2] == math.inf
+
+
+def test_json_lines_and_json_arrays(tmp_path):
+    lines = "".join(f'{{"epoch": {e}, "loss_D": {0.5 + e}, "loss_G": {1.5 + e}, "note": "x"}}\n' for e in range(3))
+    log = read_run(write(tmp_path / "log.jsonl", lines))
+    assert log.format == "json" and log.frame["d_loss"].tolist() == [0.5, 1.5, 2.5]
+    array = '[{"step": 0, "D": -1.0, "G": 0.2}, {"step": 1, "D": -2.0, "G": 0.3}]'
+    log = read_run(write(tmp_path / "log.json", array))
+    assert log.frame["epoch"].tolist() == [0, 1] and log.frame["d_loss"].tolist() == [-1.0, -2.0]
+    assert "no loss fields" in error_of(write(tmp_path / "other.jsonl", '{"epoch": 0, "acc": 0.5}\n'))
+
+
+def test_lightning_metrics_prefer_the_epoch_value(tmp_path):
+    text = ("d_loss_step,epoch,g_loss_step,step,d_loss_epoch,g_loss_epoch\n"
+            "9,0,9,9,,\n,0,,9,1.0,2.0\n9,1,9,19,,\n,1,,19,3.0,4.0\n")
+    frame = read_run(write(tmp_path / "metrics.csv", text)).frame
+    assert frame["d_loss"].tolist() == [1.0, 3.0] and frame["g_loss"].tolist() == [2.0, 4.0]
+
+
+def test_discriminator_terms_without_a_total_are_added(tmp_path):
+    frame = read_run(write(tmp_path / "s.csv", "epoch,errD_real,errD_fake,errG\n0,0.3,0.4,0.7\n")).frame
+    assert frame["d_loss"].tolist() == pytest.approx([0.7])
+
+
+@pytest.mark.parametrize("header", ["epoch,D,G", "epoch,train/d_loss,train/g_loss", "epoch,avg_loss_D,avg_loss_G",
+                                    "Epoch,Critic,Generator", "iteration,disc_cost,gen_cost"])
+def test_more_column_spellings(tmp_path, header):
+    log = read_run(write(tmp_path / "l.csv", header + "\n0,-1,0.5\n1,-2,0.6\n"))
+    assert list(log.frame.columns)[:3] == ["epoch", "d_loss", "g_loss"]
+
+
+def test_keras_fit_style_lines_are_printed_values_not_a_header(tmp_path):
+    text = "".join(f"Epoch {e}/3 - 2s - d_loss: 0.6{e} - g_loss: 1.2 - d_acc: 0.71\n" for e in (1, 2, 3))
+    log = read_run(write(tmp_path / "fit.log", text))
+    assert log.format == "printed" and log.frame["d_loss"].tolist() == pytest.approx([0.61, 0.62, 0.63])

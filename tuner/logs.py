@@ -27,8 +27,10 @@ HEADER_SHOWN = 80
 # ("Loss_D", "lossD" and "loss-d" are all "lossd"); the value is gantune's canonical name.
 _SPELLINGS = {
     "d_loss": ("dloss", "lossd", "discloss", "lossdisc", "discriminatorloss", "lossdiscriminator", "criticloss",
-               "losscritic", "closs", "lossc", "errd", "dcost", "dlosstotal", "totaldloss"),
-    "g_loss": ("gloss", "lossg", "genloss", "lossgen", "generatorloss", "lossgenerator", "errg", "gcost"),
+               "losscritic", "closs", "lossc", "errd", "dcost", "dlosstotal", "totaldloss", "disccost", "critcost",
+               "criticcost", "disloss", "lossdis", "d", "critic", "discriminator", "disc"),
+    "g_loss": ("gloss", "lossg", "genloss", "lossgen", "generatorloss", "lossgenerator", "errg", "gcost", "gencost",
+               "generatorcost", "g", "generator", "gen"),
     "d_real": ("dreal", "dx", "drealmean", "realscore", "scorereal", "dofx", "dxreal", "realout", "dout_real"),
     "d_fake": ("dfake", "dgz", "dgz1", "dfakemean", "fakescore", "scorefake", "dgzfake", "fakeout"),
     "w_dist": ("wdist", "wasserstein", "wassersteindistance", "wdistance", "emdistance", "wassersteinestimate",
@@ -40,10 +42,16 @@ _SPELLINGS = {
     "g_acc": ("gacc", "accg", "genacc", "gaccuracy", "accuracyg", "generatoraccuracy"),
     "d_acc_real": ("daccreal", "realacc", "accreal", "daccr"),
     "d_acc_fake": ("daccfake", "fakeacc", "accfake", "daccf"),
-    "d_loss_real": ("dlossreal", "lossdreal", "reallossd", "dreallossmean", "lossreal", "realloss"),
-    "d_loss_fake": ("dlossfake", "lossdfake", "fakelossd", "lossfake", "fakeloss"),
+    "d_loss_real": ("dlossreal", "lossdreal", "reallossd", "dreallossmean", "lossreal", "realloss", "errdreal",
+                    "lossdisreal", "dlossr"),
+    "d_loss_fake": ("dlossfake", "lossdfake", "fakelossd", "lossfake", "fakeloss", "errdfake", "lossdisfake",
+                    "dlossf"),
 }
 ALIASES = {spelling: name for name, spellings in _SPELLINGS.items() for spelling in spellings}
+# Affixes loggers add to a metric's name ("train/d_loss", "avg_loss_G", Lightning's "d_loss_epoch"), each with its
+# rank: where two columns name one metric, the per-epoch value wins over a per-step one.
+_PREFIXES = ("train", "avg", "mean", "running", "epoch")
+_SUFFIXES = {"": 0, "epoch": 1, "mean": 1, "avg": 1, "train": 1, "step": 2, "batch": 2}
 EPOCH_ALIASES = ("epochs", "ep", "iteration", "iter", "it", "step")
 WGAN_COLUMNS = ("gp", "w_dist", "grad_norm")
 PROBS_COLUMNS = frozenset({"epoch", "d_loss", "g_loss", "d_real", "d_fake"})
@@ -82,14 +90,14 @@ def read_run(path: str | Path, family: str | None = None) -> RunLog:
     _check_family(family)
     source, run_dir = _locate(Path(path))
     frame, fmt = _parse(_read_text(source), source)
-    frame = _last_row_per_epoch(frame)
+    frame = _per_epoch(frame)
     return RunLog(frame=frame, family=family or infer_family(frame), format=fmt, source=source, run_dir=run_dir)
 
 
 def parse_log(text: str, source: Path) -> pd.DataFrame:
     """A log's text as the per-epoch frame `read_run` makes (for a log that is still being written)."""
     frame, _ = _parse(text, source)
-    return _last_row_per_epoch(frame)
+    return _per_epoch(frame)
 
 
 def find_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
@@ -169,9 +177,11 @@ def _parse(text: str, source: Path) -> tuple[pd.DataFrame, str]:
         raise LogError(f"{source} holds only comment lines")
     header_at = next(i for i, line in enumerate(lines) if line.strip())
     header = lines[header_at].strip()
+    if header.startswith(("{", "[{")):
+        return _parse_json(text, source), "json"
     delimiter = _delimiter(header)
     columns = _canonical(_split_header(header, delimiter))
-    if "d_loss" in columns and "g_loss" in columns:
+    if _has_losses(columns) and not _has_losses(list(_pairs_of(header))):
         return _parse_table(lines, header_at, delimiter, columns, source)
     parsed = _parse_lines(lines)
     if parsed is not None:
@@ -182,6 +192,25 @@ def _parse(text: str, source: Path) -> tuple[pd.DataFrame, str]:
     shown = header if len(header) <= HEADER_SHOWN else header[:HEADER_SHOWN] + "..."
     raise LogError(f"{source} has no loss columns (expected epoch,d_loss,g_loss or one of the BCE formats); "
                    f"header: {shown}")
+
+
+def _has_losses(columns: list[str]) -> bool:
+    """Both losses, or the generator's and the discriminator's two terms (real and fake) it adds up."""
+    return "g_loss" in columns and ("d_loss" in columns or {"d_loss_real", "d_loss_fake"} <= set(columns))
+
+
+def _parse_json(text: str, source: Path) -> pd.DataFrame:
+    """JSON lines (one object per epoch or step, as many loggers append them) or one array of objects."""
+    try:
+        raw = pd.read_json(io.StringIO(text), lines=text.lstrip().startswith("{"), dtype=False)
+    except ValueError as err:
+        raise LogError(f"{source} cannot be read as JSON: {str(err).splitlines()[0]}") from None
+    raw.columns = _canonical([str(c) for c in raw.columns])
+    if not _has_losses(list(raw.columns)):
+        raise LogError(f"{source} has no loss fields (expected epoch, d_loss, g_loss); fields: "
+                       f"{', '.join(map(str, raw.columns))[:HEADER_SHOWN]}")
+    raw = raw.map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
+    return _scale_percent(_numeric_table(raw, list(range(1, len(raw) + 1)), source))
 
 
 def _delimiter(header: str) -> str:
@@ -196,15 +225,30 @@ def _split_header(header: str, delimiter: str) -> list[str]:
 
 
 def _canonical(names: list[str]) -> list[str]:
+    """gantune's name for each column a trainer wrote; where several columns name one metric, the best-ranked (see
+    _SUFFIXES) takes it and the others keep their own names."""
     lowered = [n.lower() for n in names]
     keys = [_key(n) for n in names]
-    out = []
-    for name, key in zip(lowered, keys):
-        target = ALIASES.get(key, name)
-        if key in EPOCH_ALIASES + ("epoch",) and "epoch" not in keys:
-            target = "epoch"
-        out.append(name if target != name and target in lowered + out else target)
-    return out
+    targets = [_target(key, "epoch" in keys) for key in keys]
+    best: dict[str, int] = {}
+    for i, (target, rank) in enumerate(targets):
+        if target and (target not in best or rank < targets[best[target]][1]):
+            best[target] = i
+    taken = {target for target in best if target not in lowered or lowered.index(target) == best[target]}
+    return [target if target in taken and best[target] == i else name
+            for i, (name, (target, _)) in enumerate(zip(lowered, targets))]
+
+
+def _target(key: str, has_epoch: bool) -> tuple[str | None, int]:
+    """(canonical name, rank) for a column key, or (None, 0) when it names nothing gantune reads."""
+    if key in EPOCH_ALIASES + ("epoch",):
+        return ("epoch", 0) if key == "epoch" or not has_epoch else (None, 0)
+    for suffix, rank in _SUFFIXES.items():
+        stem = key.removesuffix(suffix) if suffix else key
+        for prefix in ("", *_PREFIXES):
+            if stem.startswith(prefix) and stem[len(prefix):] in ALIASES:
+                return ALIASES[stem[len(prefix):]], rank + (prefix != "")
+    return None, 0
 
 
 def _key(name: str) -> str:
@@ -237,6 +281,9 @@ def _data_line_numbers(lines: list[str], header_at: int) -> list[int]:
 
 def _numeric_table(raw: pd.DataFrame, line_numbers: list[int], source: Path) -> pd.DataFrame:
     known = set(PROBS_COLUMNS) | set(LINE_COLUMNS) | {"epoch"}
+    losses = [c for c in ("d_loss", "g_loss", "d_loss_real", "d_loss_fake") if c in raw]
+    logged = ~(raw[losses].apply(lambda c: c.str.strip() == "")).all(axis=1)  # rows of other metrics only go
+    raw, line_numbers = raw[logged], [n for n, keep in zip(line_numbers, logged) if keep]
     columns = {}
     for name in raw.columns:
         values = _to_floats(raw[name])
@@ -246,6 +293,8 @@ def _numeric_table(raw: pd.DataFrame, line_numbers: list[int], source: Path) -> 
             continue  # an extra column that is not numeric (a timestamp, a phase name): not a metric
         columns[name] = values
     frame = pd.DataFrame(columns)
+    if "d_loss" not in frame:  # the two terms a PyTorch trainer adds: errD = errD_real + errD_fake
+        frame["d_loss"] = frame["d_loss_real"] + frame["d_loss_fake"]
     if "epoch" not in frame:
         frame.insert(0, "epoch", np.arange(len(frame), dtype=float))
     _check_epochs(frame["epoch"], line_numbers, source)
@@ -314,7 +363,6 @@ def _parse_pairs(lines: list[str]) -> pd.DataFrame | None:
     frame = pd.DataFrame(rows).astype(float)
     if "epoch" not in frame or frame["epoch"].isna().any():
         frame["epoch"] = np.arange(len(frame), dtype=float)
-    frame = frame.groupby("epoch", sort=False).mean().reset_index()  # per-batch lines: the epoch's mean
     return _scale_percent(frame.assign(epoch=frame["epoch"].astype("int64")))
 
 
@@ -340,9 +388,15 @@ def _accuracy_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c.startswith(("d_acc", "g_acc"))]
 
 
-def _last_row_per_epoch(frame: pd.DataFrame) -> pd.DataFrame:
-    kept = frame.drop_duplicates("epoch", keep="last")
-    return kept.sort_values("epoch", kind="stable").reset_index(drop=True)
+def _per_epoch(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per epoch. Where the epoch number goes back (a resumed run logging again from its checkpoint), the
+    latest pass wins; several rows of one epoch in one pass (a per-batch log) are averaged, unless the epoch's last
+    row is NaN or infinite: a loss that blew up stays blown up."""
+    passes = (frame["epoch"].diff() < 0).cumsum()
+    latest = frame[passes == passes.groupby(frame["epoch"]).transform("max")]
+    grouped = latest.groupby("epoch", sort=True)
+    means, last = grouped.mean(), grouped.nth(-1).set_index("epoch")
+    return means.where(np.isfinite(last), last).reset_index()[frame.columns]
 
 
 # --- small helpers ------------------------------------------------------------------------------------------
