@@ -3,10 +3,14 @@
     python bench/make_corpus.py --set dev            # all dev runs (skips those already in the manifest)
     python bench/make_corpus.py --set held --list    # the run specs only
     python bench/make_corpus.py --set dev --only NAME [--force]
+    python bench/make_corpus.py --set held --steps  # the set's clear runs again, logged every iteration
 
 Each run writes bench/data/corpus/<set>/<name>.<csv|tsv|txt> (the log, in one of refgan.layouts' layouts),
 <name>.samples.csv (the per-epoch sample trace) and its manifest.json entry. Labels come from the sample trace and
-the critic probe (refgan.labels), never from the config meant to provoke them.
+the critic probe (refgan.labels), never from the config meant to provoke them. `--steps` trains a set's clear runs
+again and writes corpus/<set>_steps/: each log one row per generator step (`iteration,d_loss,g_loss[,d_acc]`, the
+d_loss of the step's last critic update), as trainers that print every iteration write them; its onsets count
+iterations.
 """
 
 from __future__ import annotations
@@ -78,6 +82,41 @@ def run_one(out: Path, name: str, recipe: str, cfg: RunConfig, layout_name: str)
     }
 
 
+def run_steps(out: Path, name: str, entry: dict) -> dict:
+    """One run of a set again (its config and seed), logged one row per generator step."""
+    cfg = RunConfig(**{k: tuple(v) if isinstance(v, list) and k == "betas" else v for k, v in entry["config"].items()})
+    data = load(cfg.data, cfg.data_std, cfg.n_data, cfg.seed)
+    steps: list[dict] = []
+    logs, trace = train(cfg, data, steps)
+    keys = [k for k in ("iteration", "d_loss", "g_loss", "d_acc") if k in steps[0]]
+    with (out / f"{name}.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, keys, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()} for row in steps)
+    write_trace(out / f"{name}.samples.csv", trace)
+    labelled = label_entry(logs, trace, entry["layout"])
+    per_epoch = len(steps) // len(logs)
+    onset = labelled["onset"]
+    return {**entry, **labelled, "layout": "steps", "log": f"{name}.csv",
+            "onset_logged": None if onset is None else onset * per_epoch}
+
+
+def generate_steps(name: str, data: tuple[str, ...] | None) -> None:
+    source = load_manifest(ROOT / name / "manifest.json")
+    out = ROOT / f"{name}_steps"
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path = out / "manifest.json"
+    manifest = load_manifest(manifest_path)
+    for run, entry in sorted(source.items()):
+        if not entry["clear"] or run in manifest or (data and entry["data"] not in data):
+            continue
+        t0 = time.time()
+        manifest[run] = run_steps(out, run, entry)
+        manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        print(f"{run:32} {manifest[run]['label']:24} clear={manifest[run]['clear']!s:5} {time.time() - t0:5.1f}s",
+              flush=True)
+
+
 def relabel(out: Path, manifest: dict) -> None:
     """Recompute every label from the stored logs and sample traces (after a change to refgan.labels)."""
     for name, entry in manifest.items():
@@ -108,8 +147,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--list", action="store_true", help="list the run specs and exit")
     parser.add_argument("--force", action="store_true", help="rerun specs already in the manifest")
     parser.add_argument("--relabel", action="store_true", help="relabel the stored runs without training")
+    parser.add_argument("--steps", action="store_true",
+                        help="train the set's clear runs again, logged every generator step, into <set>_steps/")
+    parser.add_argument("--data", help="with --steps: only runs on these data sets (e.g. ring8,grid25)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    if args.steps:
+        generate_steps(args.set, tuple(args.data.split(",")) if args.data else None)
+        return
     seed, count, extra = SETS[args.set]
     specs = plan(random.Random(seed), count, extra, LAYOUTS, seed_base=1000 * seed)
     if args.list:

@@ -161,3 +161,18 @@ def test_the_terminal_names_the_runner_up_and_what_would_settle_it(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("diagnosis: healthy (bce")
     assert "runner-up: mode_collapse" in proc.stdout and "not sure: the losses alone cannot tell" in proc.stdout
+
+
+def test_a_per_iteration_log_is_judged_on_consecutive_means_and_keeps_a_blow_up():
+    # 3,000 iterations of a healthy run whose every iteration jitters by its own size: read as 50 rows of means
+    from tuner.signals import ROWS, condensed
+    rng, n = np.random.default_rng(1), 3000
+    e = np.arange(n) / 100
+    frame = log(-0.3 - 2 * np.exp(-e / 4) + rng.normal(0, 0.3, n), 0.5 + rng.normal(0, 0.5, n))
+    rows = condensed(frame)
+    assert len(rows) == ROWS and rows["epoch"].iloc[1] == n // ROWS
+    assert rows["d_loss"].diff().abs().median() < frame["d_loss"].diff().abs().median() / 3
+    assert diagnose(frame).label == "healthy"
+    frame.loc[2990:, "d_loss"] = np.nan  # the last iterations blow up: still a divergence, from its first row
+    found = diagnose(frame)
+    assert found.label == "diverged" and found.onset_epoch == (ROWS - 1) * n // ROWS and found.epochs == n

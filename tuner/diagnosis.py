@@ -40,6 +40,7 @@ from tuner.signals import (
     after_grace,
     chance,
     col,
+    condensed,
     d_loss_over_chance,
     first_bad,
     g_loss_over_chance,
@@ -298,8 +299,13 @@ def _fired(measured: Mapping[str, tuple[Signal, float]]) -> set[str]:
 
 
 def diagnose(frame: pd.DataFrame, family: str = "wgan") -> Diagnosis:
-    """One label for a per-epoch history with at least `epoch`, `d_loss`, `g_loss` columns."""
+    """One label for a per-epoch history with at least `epoch`, `d_loss`, `g_loss` columns (a per-iteration one is
+    read as `condensed` rows; `epochs` still counts the log's rows)."""
     frame = frame.reset_index(drop=True)
+    return dataclasses.replace(_diagnose(condensed(frame), family), epochs=len(frame))
+
+
+def _diagnose(frame: pd.DataFrame, family: str) -> Diagnosis:
     if len(frame) == 0:
         return Diagnosis("healthy", family, None, 0.0, (), 0)
     measured = measure(frame, family)

@@ -33,6 +33,7 @@ MARGIN_HELD = 0.5  # the critic's margin at the end still holds this share of it
 MARGIN_FALLING = -0.05  # ...and is not falling by more than this share of its peak across the tail
 CHANCE = (math.log(2), math.log(4))  # a BCE D at chance: ln 2 per term (Keras means) or ln 4 (PyTorch sums)
 PINNED = 0.01  # within 1% of chance on every tail epoch: D has no edge (003: "D accuracy 50% exactly")
+LONG, ROWS = 200, 50  # a log longer than LONG rows is per-iteration: judged as ROWS rows of consecutive means
 
 
 # ----- window statistics (pure, NaN-tolerant) -------------------------------------------------------------------
@@ -89,6 +90,21 @@ def oscillation(x: pd.Series, whole: pd.Series | None = None) -> float:
 
 def share(mask: pd.Series) -> float:
     return float(mask.mean()) if len(mask) else 0.0
+
+
+def condensed(frame: pd.DataFrame) -> pd.DataFrame:
+    """A per-iteration log (over LONG rows) as ROWS rows, each the mean of consecutive iterations and numbered by its
+    first: one batch's noise is not a swing, while every rule reads the run's shape as it reads an epoch log's. A
+    row whose last iteration is NaN or infinite keeps that value (a blow-up stays one); shorter logs pass as they
+    are."""
+    if len(frame) <= LONG:
+        return frame
+    bins = np.arange(len(frame)) * ROWS // len(frame)
+    grouped = frame.groupby(bins, sort=True)
+    means = grouped.mean()
+    last = grouped.nth(-1).set_index(means.index)
+    means = means.where(np.isfinite(last), last)
+    return means.assign(epoch=grouped["epoch"].first()).reset_index(drop=True)
 
 
 # ----- the columns signals read ---------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ class Trainer:
         self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=cfg.lr_g, betas=cfg.betas)
         self.opt_d = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr_d, betas=cfg.betas)
         self.rng = torch.Generator().manual_seed(cfg.seed + 1)
+        self.steps: list[dict] = []  # one row per generator step, as a trainer printing every iteration logs it
 
     def _noise(self) -> torch.Tensor:
         return torch.randn(self.cfg.batch, self.cfg.z_dim, generator=self.rng)
@@ -89,7 +90,11 @@ class Trainer:
                 self.critic_step(cfg, stats)
             if cfg.loss == "bce" or cfg.schedule == "A" or i % cfg.n_critic == 0:
                 self.gen_step(cfg, stats)
+                self.steps.append({key: values[-1] for key, values in stats.items() if key in STEP_KEYS})
         return aggregate(stats, cfg.agg)
+
+
+STEP_KEYS = ("d_loss", "g_loss", "d_acc")
 
 
 def aggregate(stats: dict, how: str) -> dict:
@@ -100,8 +105,9 @@ def aggregate(stats: dict, how: str) -> dict:
     return row
 
 
-def train(cfg: RunConfig, data: Dataset) -> tuple[list[dict], list[dict]]:
-    """(log rows, sample-trace rows), one per epoch; the trace also has a row for epoch -1 (before training)."""
+def train(cfg: RunConfig, data: Dataset, steps: list[dict] | None = None) -> tuple[list[dict], list[dict]]:
+    """(log rows, sample-trace rows), one per epoch; the trace also has a row for epoch -1 (before training).
+    `steps`, where given, receives one row per generator step (its iteration number, d_loss, g_loss, d_acc)."""
     torch.set_num_threads(1)
     trainer = Trainer(cfg, data)
     n_probe = 256 if data.kind == "image" else 512
@@ -113,4 +119,6 @@ def train(cfg: RunConfig, data: Dataset) -> tuple[list[dict], list[dict]]:
         logs.append({"epoch": epoch, **trainer.epoch(epoch)})
         row, prev = probe(trainer.gen, trainer.critic, data, z, prev, batchnorm)
         trace.append({"epoch": epoch, **row})
+    if steps is not None:
+        steps.extend({"iteration": i, **row} for i, row in enumerate(trainer.steps))
     return logs, trace
