@@ -33,7 +33,7 @@ MARGIN_HELD = 0.5  # the critic's margin at the end still holds this share of it
 MARGIN_FALLING = -0.05  # ...and is not falling by more than this share of its peak across the tail
 CHANCE = (math.log(2), math.log(4))  # a BCE D at chance: ln 2 per term (Keras means) or ln 4 (PyTorch sums)
 PINNED = 0.01  # within 1% of chance on every tail epoch: D has no edge (003: "D accuracy 50% exactly")
-LONG, ROWS = 200, 50  # a log longer than LONG rows is per-iteration: judged as ROWS rows of consecutive means
+LONG, ROWS = 200, 100  # a log longer than LONG rows is per-iteration: judged as ROWS rows of consecutive means
 
 
 # ----- window statistics (pure, NaN-tolerant) -------------------------------------------------------------------
