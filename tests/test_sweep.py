@@ -225,6 +225,24 @@ def test_a_trial_whose_worker_is_killed_is_retried_from_its_checkpoint(tmp_path)
     assert sorted(set(steps)) == list(range(30)) and steps.count(0) == 1
 
 
+def test_two_sweeps_started_together_on_a_new_store_both_record_their_trials(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'new.db'}"  # created by whichever driver opens it first
+    args = ["toy2d", "--trials", "1", "--epochs", "2", "--set", "DATASET_SIZE=500", "--set", "QUALITY_EVERY=0",
+            "--no-asha", "--tracking-uri", uri]
+    drivers = {name: start_sweep(*args, "--name", name) for name in ("one", "two")}
+    try:
+        outputs = {name: d.communicate(timeout=400)[0] for name, d in drivers.items()}
+    finally:
+        for d in drivers.values():
+            if d.poll() is None:
+                os.killpg(d.pid, signal.SIGKILL)
+    assert {name: d.returncode for name, d in drivers.items()} == {"one": 0, "two": 0}, outputs
+    for name in ("one", "two"):
+        runs = runs_of(name, MlflowClient(uri))
+        assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}, (name, runs)
+        assert len(summary(tmp_path / "sweeps" / name)["trials"]) == 1
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

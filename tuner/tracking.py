@@ -3,17 +3,19 @@
 Only the driver writes (a Ray Tune callback), so concurrent trials never contend for a SQLite store. Each
 epoch's metrics, the diagnosis tag and the sample grid go in one batch per trial result. Runs are found again
 by their tags (`gantune.sweep`, `gantune.trial_id`), so a resumed sweep re-attaches instead of duplicating.
+Several drivers may share one store: a SQLite store is created, migrated and given its experiment under a file lock.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,22 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
                           f"or an http(s) server")
 
 
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Holds `.DB.lock` beside a SQLite store, across processes (hidden, so a project mirror leaves it out).
+    MLflow creates and migrates a new store when it first opens it, and two processes doing so at once fail with
+    `table ... already exists`; a server store serialises its own writes, so nothing is held for it."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    db = Path(uri.removeprefix("sqlite:///"))
+    with open(db.with_name(f".{db.name}.lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes, even if this process dies
+        yield
+
+
 def ui_command(uri: str) -> str:
     if uri.startswith("sqlite:///"):
         default = uri == f"sqlite:///{Path(DEFAULT_DB).resolve()}"
@@ -73,22 +91,32 @@ class Store:
         if self._client is None:
             from mlflow import MlflowClient
 
-            self._client = MlflowClient(self.uri)
+            with store_lock(self.uri):  # the client opens (and on first use creates and migrates) the store
+                self._client = MlflowClient(self.uri)
         return self._client
 
     @property
     def experiment_id(self) -> str:
         if self._experiment_id is None:
-            found = self.client.get_experiment_by_name(self.experiment)
-            if found is not None:
-                self._experiment_id = found.experiment_id
-                if found.tags.get(KIND_TAG) != KIND:
-                    self.client.set_experiment_tag(found.experiment_id, KIND_TAG, KIND)
-            else:
-                location = Path(DEFAULT_ARTIFACTS).resolve().as_uri() if self.uri.startswith("sqlite:") else None
-                self._experiment_id = self.client.create_experiment(self.experiment, artifact_location=location,
-                                                                    tags={KIND_TAG: KIND})
+            client = self.client  # opened first: the lock is not reentrant
+            with store_lock(self.uri):
+                found = client.get_experiment_by_name(self.experiment) or self._create_experiment()
+            self._experiment_id = found.experiment_id
+            if found.tags.get(KIND_TAG) != KIND:
+                self.client.set_experiment_tag(found.experiment_id, KIND_TAG, KIND)
         return self._experiment_id
+
+    def _create_experiment(self):
+        """The new experiment; or, when another driver on the same server created it first, theirs."""
+        from mlflow.exceptions import MlflowException
+
+        location = Path(DEFAULT_ARTIFACTS).resolve().as_uri() if self.uri.startswith("sqlite:") else None
+        try:
+            self.client.create_experiment(self.experiment, artifact_location=location, tags={KIND_TAG: KIND})
+        except MlflowException as err:
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        return self.client.get_experiment_by_name(self.experiment)
 
     def search(self, max_results: int = 1000, **tags: str) -> list:
         """Runs holding these gantune.* tags."""
