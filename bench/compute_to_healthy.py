@@ -53,8 +53,7 @@ def load(run_dir: Path, epochs: int):
 
     args = ap.Namespace(run=str(run_dir), family=None, train_cmd=None, config=None, model=None, data=None,
                         epochs=epochs, cpus_per_trial=2.0)
-    broken, _ = load_broken(args)
-    return broken
+    return load_broken(args)
 
 
 def method_autofix(broken, seed: int, epochs: int, root: Path, store) -> dict:
@@ -71,9 +70,10 @@ def method_sweep(broken, seed: int, epochs: int, root: Path, store) -> dict:
     from search_spaces.spaces import model_space
     from tuner.stopping import beats
     from tuner.sweep import SweepSettings, run_sweep
+    from tuner.targets import ModelTarget
 
     base = {**broken.config, "num_epochs": epochs}
-    settings = SweepSettings(model="wgan_large", base=base, space=model_space("wgan_large"),
+    settings = SweepSettings(target=ModelTarget("wgan_large"), base=base, space=model_space("wgan_large"),
                              name=f"b_seed{seed}", trials=MAX_SWEEP_TRIALS, concurrency=1, cpus_per_trial=2.0,
                              seed=seed, storage=root, stopper=False, asha=True, goal=broken.quality, seek=True)
     summary = run_sweep(settings, store)
@@ -94,12 +94,11 @@ def method_manual(broken, seed: int, epochs: int, root: Path) -> dict:
 
     from trainables.config import GanConfig
     from trainables.run import train
-    from tuner.autofix import _applicable
     from tuner.diagnosis import diagnose
     from tuner.stopping import beats
 
     config, spent = {**broken.config, "num_epochs": epochs}, 0
-    for i, step in enumerate(_applicable(broken, broken.plan().steps)):
+    for i, step in enumerate(broken.target.applicable(broken.plan.steps)):
         if isinstance(step.new, str) and step.parameter != "MODEL":
             continue
         config[step.parameter.lower()] = step.new
@@ -123,13 +122,11 @@ def main() -> None:
     root = Path(args.out).resolve()
     root.mkdir(parents=True, exist_ok=True)
 
-    from tuner.sweep import start_ray, stop_ray
-    from tuner.tracking import Store
+    from tuner.run_context import RunOptions, run_context
 
-    store = Store(f"sqlite:///{root / 'mlflow.db'}", "compute_to_healthy")
     results = json.loads((root / "results.json").read_text()) if (root / "results.json").is_file() else {}
-    start_ray(None)
-    try:
+    options = RunOptions(tracking_uri=f"sqlite:///{root / 'mlflow.db'}", experiment="compute_to_healthy")
+    with run_context(options) as store:
         for seed in args.seeds:
             run_dir = broken_run(seed, args.epochs, root)
             broken = load(run_dir, args.epochs)
@@ -145,8 +142,6 @@ def main() -> None:
                 print(f"  ({name}) {row[name]}", flush=True)
                 results[str(seed)] = row
                 (root / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    finally:
-        stop_ray()
     report(results, args.epochs)
 
 

@@ -168,10 +168,11 @@ def test_bad_sweep_input_for_your_trainer_gets_one_clear_line_and_exit_2(tmp_pat
 
 
 def test_a_stage_whose_changes_the_trainer_ignores_on_resume_trains_fresh_and_says_why(tmp_path):
-    from tuner.autofix import Broken, _external_resume
+    from tuner.autofix import Broken
     from tuner.external import ResumeFlag, setup_for
     from tuner.logs import find_checkpoints, read_run
     from tuner.stage_search import stage_search
+    from tuner.targets import CommandTarget, StageStart
 
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
@@ -182,14 +183,16 @@ def test_a_stage_whose_changes_the_trainer_ignores_on_resume_trains_fresh_and_sa
     log = read_run(run / "losses.csv")
     config = {"LAMBDA_GP": 0.0, "LEARNING_RATE_G": 2.5e-4, "LEARNING_RATE_D": 1e-4, "N_CRITIC": 3, "NUM_EPOCHS": 24}
     (tmp_path / "config.py").write_text("".join(f"{k} = {v!r}\n" for k, v in config.items()))
-    broken = Broken(str(log.source), diagnose(log.frame), config, -1e4, 24, "external",
-                    tuple(find_checkpoints(run)))
-    assert broken.plan().restart.mode == "resume"
+    checkpoints = tuple(find_checkpoints(run))
+    plan = Broken(str(log.source), diagnose(log.frame), config, -1e4, 24,
+                  CommandTarget(setup_for(f"{sys.executable} train.py", tmp_path / "config.py", config, 4, "wgan")),
+                  checkpoints).plan
+    assert plan.restart.mode == "resume"
     for applies, resumes in ((frozenset({"LAMBDA_GP"}), True), (frozenset({"N_CRITIC"}), False), (None, False)):
         setup = setup_for(f"{sys.executable} train.py", tmp_path / "config.py", config, 4, "wgan",
                           resumable=ResumeFlag("--resume {checkpoint}", applies) if applies is not None else None)
-        stage = stage_search(1, broken.plan().stage(1), config)
-        resume, why = _external_resume(broken, setup, stage)
+        stage = stage_search(1, plan.stage(1), config)
+        resume, why = CommandTarget(setup).resume(StageStart(plan, checkpoints, str(log.source), 4), stage)
         assert (resume is not None) == resumes, why
         if resumes:
             assert resume.epoch == 14 and resume.argv()[0] == "--resume" and why.startswith("resumes from")

@@ -85,13 +85,13 @@ def test_outcomes_say_how_a_trial_ended_and_what_optuna_is_told():
 def test_a_relative_image_folder_is_made_absolute_for_the_trials(tmp_path, monkeypatch):
     from PIL import Image
 
-    from tuner.sweep_command import _checked_data
+    from tuner.targets import checked_data
 
     (tmp_path / "imgs").mkdir()
     for i in range(4):
         Image.new("RGB", (20, 20), (60 * i, 0, 0)).save(tmp_path / "imgs" / f"{i}.png")
     monkeypatch.chdir(tmp_path)
-    cfg = _checked_data(GanConfig(model="wgan_small", data="folder:imgs", image_size=16))
+    cfg = checked_data(GanConfig(model="wgan_small", data="folder:imgs", image_size=16))
     assert cfg.data == f"folder:{tmp_path / 'imgs'}"  # trials run in their own working directories
 
 

@@ -70,6 +70,10 @@ class GanConfig:
     def replace(self, **changes: Any) -> GanConfig:
         return dataclasses.replace(self, **changes)
 
+    def fields(self) -> dict[str, Any]:
+        """Field name -> value, as a sweep's base config holds them."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
 
 FIELDS = {f.name: f for f in dataclasses.fields(GanConfig)}
 OPTIMIZERS = ("adam", "rmsprop")

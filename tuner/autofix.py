@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import math
 import time
@@ -20,44 +21,37 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from search_spaces.spaces import resolve
-from trainables.config import ARCHITECTURE_KEYS, GanConfig, write_config
 from tuner.diagnosis import Diagnosis
-from tuner.external import BrokenTrainerError, ExternalSetup, Resume, config_text
-from tuner.prescription import Plan, Step, prescribe
+from tuner.external import BrokenTrainerError
+from tuner.prescription import Plan, prescribe
 from tuner.stage_search import StageSearch, stage_search
 from tuner.stopping import STOP_LABELS, beats
 from tuner.sweep import Summary, SweepSettings, TrialOutcome, run_sweep
+from tuner.targets import StageStart, Target
 from tuner.tracking import Store, dumps
-
-EXTERNAL = "external"
 
 
 @dataclasses.dataclass(frozen=True)
 class Broken:
-    """The run to fix: where its log is, its diagnosis, its config in its trainer's keys, its quality."""
+    """The run to fix: where its log is, its diagnosis, its config in its trainer's keys, its quality, and what
+    retrains it."""
 
     source: str
     diagnosis: Diagnosis
     config: Mapping[str, Any]  # gantune: field names (lower case); the user's trainer: keys as in their file
     quality: float  # the last measured quality (NaN when the log has none)
     epochs: int
-    model: str  # a gantune model, or EXTERNAL
+    target: Target  # gantune's model, or the user's command
     checkpoints: tuple[tuple[int, Path], ...] = ()
 
-    @property
-    def external(self) -> bool:
-        return self.model == EXTERNAL
+    @functools.cached_property
+    def plan(self) -> Plan:
+        """The guides' plan for the broken run's own config, computed once."""
+        return self.plan_for(self.config)
 
-    def upper(self, config: Mapping[str, Any]) -> dict[str, Any]:
-        """A config in the guides' UPPER_CASE names, which the ladder reads."""
-        return dict(config) if self.external else GanConfig(**config).to_dict()
-
-    def key(self, parameter: str) -> str:
-        return parameter if self.external else parameter.lower()
-
-    def plan(self, config: Mapping[str, Any] | None = None) -> Plan:
-        return prescribe(self.diagnosis, self.upper(config or self.config), list(self.checkpoints))
+    def plan_for(self, config: Mapping[str, Any]) -> Plan:
+        """The plan for a config the walk carries (the broken one with earlier stages' fixes)."""
+        return prescribe(self.diagnosis, self.target.upper(config), list(self.checkpoints))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +67,6 @@ class FixSettings:
     seed: int = 0
     experiment: str = "gantune"
     give_up_after: int = 2  # trials that fail again before a stage escalates
-    external: ExternalSetup | None = None
     command: str = ""
 
     @property
@@ -155,8 +148,9 @@ def _walk(broken: Broken, settings: FixSettings, store: Store, parent: str,
     budget = settings.budget or settings.trials * settings.epochs * len(_stages(broken))
     current, results, spent, trained = dict(broken.config), [], 0, True
     for stage in _stages(broken):
-        search = stage_search(stage, _applicable(broken, broken.plan(current).stage(stage)), current, broken.key,
-                              _adopt(broken, current))
+        target = broken.target
+        search = stage_search(stage, target.applicable(broken.plan_for(current).stage(stage)), current, target.key,
+                              target.adopt(current))
         result = _run_stage(broken, settings, store, parent, search, budget - spent)
         results.append(result)
         spent += result.spent
@@ -189,28 +183,8 @@ def _check_trained(result: StageResult) -> None:
                                  f"(see {errors[0].path}/train.log)")
 
 
-def _applicable(broken: Broken, steps: tuple[Step, ...]) -> tuple[Step, ...]:
-    """The steps this trainer can take: gantune switches models only to one that trains on the same data."""
-    if broken.external:
-        return steps
-    from trainables.registry import get_model, model_names
-
-    kind = get_model(broken.model).data_kind
-    return tuple(s for s in steps if s.parameter != "MODEL"
-                 or (s.new in model_names() and get_model(s.new).data_kind == kind))
-
-
-def _adopt(broken: Broken, current: Mapping[str, Any]) -> Any:
-    """How a stage's changed config is completed: a gantune model switch takes the new model's recipe."""
-    if broken.external:
-        return dict
-    from trainables.registry import switch_model
-
-    return lambda changed: switch_model(current, changed)
-
-
 def _stages(broken: Broken) -> list[int]:
-    return sorted({s.stage for s in _applicable(broken, broken.plan().steps)})
+    return sorted({s.stage for s in broken.target.applicable(broken.plan.steps)})
 
 
 def _run_stage(broken: Broken, settings: FixSettings, store: Store, parent: str, search: StageSearch,
@@ -222,8 +196,8 @@ def _run_stage(broken: Broken, settings: FixSettings, store: Store, parent: str,
     trials = min(settings.trials, left // settings.epochs)
     if trials < 1:
         return StageResult(search, None, None, 0, f"the budget is spent ({left} trial-epochs left)")
-    resume, why = _external_resume(broken, settings.external, search) if broken.external else (None, "")
-    summary = run_sweep(_sweep_settings(broken, settings, search, parent, trials, resume), store)
+    stage_sweep, why = _sweep_settings(broken, settings, search, parent, trials)
+    summary = run_sweep(stage_sweep, store)
     spent = sum(t.iterations for t in summary.trials)
     winners = [t for t in summary.trials if t.verdict.status == "healthy" and beats(t.quality, broken.quality)]
     fixed = max(winners, key=lambda t: t.quality) if winners else None
@@ -233,84 +207,31 @@ def _run_stage(broken: Broken, settings: FixSettings, store: Store, parent: str,
 
 
 def _sweep_settings(broken: Broken, settings: FixSettings, search: StageSearch, parent: str,
-                    trials: int, resume: Resume | None = None) -> SweepSettings:
-    base, checkpoint = dict(search.base), _resume_from(broken, search)
-    external = None
-    if broken.external:
-        external = dataclasses.replace(settings.external, base=base, epochs=settings.epochs, resume=resume)
-    else:
-        start = _checkpoint_epoch(broken, checkpoint) + 1 if checkpoint else 0
-        base["num_epochs"] = start + settings.epochs
-        if not base.get("quality_every"):  # a fix must show its quality: measure it even if the run did not
-            base["quality_every"] = max(1, settings.epochs // 4)
+                    trials: int) -> tuple[SweepSettings, str]:
+    """The stage's sweep, and how its trials start (fresh, or resumed and why)."""
+    start = StageStart(broken.plan, broken.checkpoints, broken.source, settings.epochs)
+    target, base, why = broken.target.stage(start, search)
     label = broken.diagnosis.label
     return SweepSettings(
-        model=EXTERNAL if broken.external else base["model"], base=base, space=search.space,
+        target=target, base=base, space=search.space,
         name=f"{settings.name}-stage{search.stage}", trials=trials, concurrency=settings.concurrency,
         cpus_per_trial=settings.cpus_per_trial, gpus_per_trial=settings.gpus_per_trial,
         seed=settings.seed + search.stage, storage=settings.path, experiment=settings.experiment,
         command=settings.command, preset=f"autofix stage {search.stage}", parent_run=parent, goal=broken.quality,
         seek=True, give_up_after=settings.give_up_after, asha=False,
-        confirmed=(label,) if label in STOP_LABELS else (),
-        init_checkpoint=checkpoint, external=external, kind="autofix-stage",
-        max_failures=0 if broken.external else 2)  # the user's trainer failing is its own error, not Ray's
-
-
-def _resume_from(broken: Broken, search: StageSearch) -> str | None:
-    """The plan's restart: the checkpoint before the onset, unless the stage changes the networks' shapes."""
-    restart = broken.plan().restart
-    if restart.mode != "resume" or broken.external:
-        return None
-    if any(k in search.changes or k in search.space for k in ARCHITECTURE_KEYS):
-        return None
-    return restart.checkpoint
-
-
-def _external_resume(broken: Broken, setup: ExternalSetup, search: StageSearch) -> tuple[Resume | None, str]:
-    """The user's trainer resumes when the plan says so, it has a resume flag, and it applies on resume every key
-    the stage changes or searches (a change it ignores would be credited for nothing); else it trains fresh, and
-    the reason says why."""
-    restart = broken.plan().restart
-    if restart.mode != "resume" or not restart.checkpoint:
-        return None, ""
-    if setup.resumable is None:
-        return None, f"trains fresh: the plan resumes from {restart.checkpoint}, but your trainer has no --resume-arg"
-    ignored = setup.resumable.unapplied({*search.changes, *search.space})
-    if ignored:
-        return None, f"trains fresh: your trainer does not apply {', '.join(ignored)} on resume (--resume-applies)"
-    resume = Resume(Path(restart.checkpoint).resolve(), _checkpoint_epoch(broken, restart.checkpoint),
-                    Path(broken.source).resolve(), setup.resumable.arg)
-    return resume, f"resumes from {restart.checkpoint}"
-
-
-def _checkpoint_epoch(broken: Broken, checkpoint: str) -> int:
-    return next((e for e, p in broken.checkpoints if str(p) == checkpoint), 0)
+        confirmed=(label,) if label in STOP_LABELS else (), kind="autofix-stage"), why
 
 
 def _full_config(broken: Broken, search: StageSearch, values: Mapping[str, Any]) -> dict[str, Any]:
-    if broken.external:
-        return {**search.base, **values}
-    config = resolve(search.base, values)
-    config["num_epochs"] = broken.config["num_epochs"]
-    return config
+    return broken.target.full_config(search, values, broken.config)
 
 
 # ----- outputs ---------------------------------------------------------------------------------------------------
 def _write_config(broken: Broken, settings: FixSettings, config: Mapping[str, Any]) -> tuple[Path, str]:
     """The fixed config in a file its trainer accepts, and a diff against the original."""
     settings.path.mkdir(parents=True, exist_ok=True)
-    if broken.external:
-        setup = settings.external
-        path = settings.path / setup.config_path.name
-        text = config_text(setup, config)
-        old = setup.config_path.read_text()
-    else:
-        path = settings.path / "fixed_config.json"
-        write_config(GanConfig(**config), path)
-        text, old = path.read_text(), json.dumps(GanConfig(**broken.config).to_dict(), indent=2) + "\n"
-    if broken.external:
-        path.write_text(text)
-    diff = "".join(difflib.unified_diff(old.splitlines(keepends=True), text.splitlines(keepends=True),
+    path, old = broken.target.write_fixed(config, broken.config, settings.path)
+    diff = "".join(difflib.unified_diff(old.splitlines(keepends=True), path.read_text().splitlines(keepends=True),
                                         "original", path.name))
     return path, diff
 
@@ -318,8 +239,8 @@ def _write_config(broken: Broken, settings: FixSettings, config: Mapping[str, An
 def _parent(broken: Broken, settings: FixSettings, store: Store) -> str:
     run_id, _ = store.run(f"autofix {settings.name}", {"autofix": settings.name, "kind": "autofix"})
     d = broken.diagnosis
-    plan = broken.plan()
-    store.log(run_id, params={"run": broken.source, "model": broken.model, "diagnosis": d.label,
+    plan = broken.plan
+    store.log(run_id, params={"run": broken.source, "model": broken.target.name, "diagnosis": d.label,
                               "family": d.family, "onset_epoch": d.onset_epoch, "epochs": settings.epochs,
                               "trials_per_stage": settings.trials, "budget": settings.budget},
               tags={"gantune.command": settings.command, "gantune.diagnosis": d.label,

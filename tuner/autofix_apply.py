@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from trainables.errors import ConfigError
-from tuner.autofix import EXTERNAL, Broken, FixResult, FixSettings, StageResult
+from tuner.autofix import Broken, FixResult, FixSettings, StageResult
+from tuner.targets import CommandTarget, ModelTarget
 
 
 def apply(args: argparse.Namespace) -> int:
@@ -26,16 +27,13 @@ def apply(args: argparse.Namespace) -> int:
 
 def _apply(args: argparse.Namespace, stdout: Any) -> int:
     from tuner.autofix import run_autofix
-    from tuner.sweep import ray_environment, start_ray, stop_ray
-    from tuner.sweep_command import _command_line, _cuda_available, _fits
-    from tuner.tracking import Store, check_reachable, tracking_uri
+    from tuner.run_context import command_line, cuda_available, run_context, run_options
 
-    broken, external = load_broken(args)
-    cuda = _cuda_available() and not broken.external
-    gpus = args.gpus_per_trial if args.gpus_per_trial is not None else (0.25 if cuda else 0.0)
-    if args.trials < 1 or args.cpus_per_trial <= 0 or gpus < 0:
-        raise ConfigError(f"--trials must be at least 1, --cpus-per-trial positive and --gpus-per-trial not "
-                          f"negative; got {args.trials}, {args.cpus_per_trial}, {gpus}")
+    broken = load_broken(args)
+    options = run_options(args)
+    res = options.resources(broken.target.uses_cuda and cuda_available())
+    if args.trials < 1:
+        raise ConfigError(f"--trials must be at least 1; got {args.trials}")
     epochs = args.epochs if args.epochs is not None else broken.epochs
     if epochs < 1 or (args.budget is not None and args.budget < epochs):
         raise ConfigError(f"--epochs must be at least 1 and --budget at least one trial's epochs; got "
@@ -49,31 +47,28 @@ def _apply(args: argparse.Namespace, stdout: Any) -> int:
         return 0
     name = args.name or f"autofix-{time.strftime('%Y%m%d-%H%M%S')}"
     settings = FixSettings(name=name, epochs=epochs, trials=args.trials, budget=args.budget,
-                           concurrency=args.concurrency or _fits(args.cpus_per_trial, gpus),
-                           cpus_per_trial=args.cpus_per_trial, gpus_per_trial=gpus, seed=args.seed,
-                           experiment=args.experiment, external=external, command=_command_line())
+                           concurrency=res.concurrency, cpus_per_trial=res.cpus_per_trial,
+                           gpus_per_trial=res.gpus_per_trial, seed=args.seed, experiment=args.experiment,
+                           command=command_line())
     if settings.path.exists():
         raise ConfigError(f"autofix {name!r} already exists at {settings.path}; choose another --name")
-    ray_environment(args.address)
-    uri = tracking_uri(args.tracking_uri)
-    check_reachable(uri)
-    print(f"  {settings.trials} trials per stage x {epochs} epochs, {settings.concurrency} at once; results "
-          f"{settings.path}; MLflow {uri}", flush=True)
-    start_ray(args.address)
-    try:
-        result = run_autofix(broken, settings, Store(uri, settings.experiment), on_stage=_print_stage)
-    finally:
-        stop_ray()
-    _print_result(result, uri)
+
+    def announce(uri: str) -> None:
+        print(f"  {settings.trials} trials per stage x {epochs} epochs, {settings.concurrency} at once; results "
+              f"{settings.path}; MLflow {uri}", flush=True)
+
+    with run_context(options, announce) as store:
+        result = run_autofix(broken, settings, store, on_stage=_print_stage)
+    _print_result(result, store.uri)
     if args.json:
         print(json.dumps(result.to_dict(), default=str), file=stdout)
-    if args.write and result.fixed and broken.external:
+    if args.write and result.fixed and broken.target.writes_back:
         _write_back(Path(args.config), result)
     return 0 if result.fixed else 1
 
 
 # ----- the broken run ---------------------------------------------------------------------------------------------
-def load_broken(args: argparse.Namespace) -> tuple[Broken, Any]:
+def load_broken(args: argparse.Namespace) -> Broken:
     """The run's log, diagnosis and config, and the user's trainer when --train-cmd names one."""
     from tuner.diagnosis import diagnose
     from tuner.logs import find_checkpoints, read_run
@@ -86,12 +81,11 @@ def load_broken(args: argparse.Namespace) -> tuple[Broken, Any]:
     quality = float(log.frame["quality"].dropna().iloc[-1]) if "quality" in log.frame \
         and log.frame["quality"].notna().any() else math.nan
     checkpoints = tuple(find_checkpoints(log.run_dir.resolve())) if log.run_dir else ()  # trials run elsewhere
-    from tuner.sweep_command import _fields
+    return Broken(str(log.source), diagnosis, cfg.fields(), quality, len(log.frame), ModelTarget(cfg.model),
+                  checkpoints)
 
-    return Broken(str(log.source), diagnosis, _fields(cfg), quality, len(log.frame), cfg.model, checkpoints), None
 
-
-def _external(args: argparse.Namespace, log: Any, diagnosis: Any) -> tuple[Broken, Any]:
+def _external(args: argparse.Namespace, log: Any, diagnosis: Any) -> Broken:
     from tuner import user_config
     from tuner.external import ResumeFlag, run_quality, setup_for
     from tuner.logs import find_checkpoints
@@ -107,21 +101,21 @@ def _external(args: argparse.Namespace, log: Any, diagnosis: Any) -> tuple[Broke
     layout = layout_for(Path(args.config), config, Path(log.source), args.log, args.project)
     resumable = ResumeFlag(args.resume_arg, frozenset(k.strip().upper() for k in args.resume_applies.split(",")
                                                       if k.strip())) if args.resume_arg else None
-    setup = setup_for(args.train_cmd, Path(args.config), config, epochs, log.family, max(1, int(args.cpus_per_trial)),
-                      layout, resumable)
+    threads = max(1, int(args.cpus_per_trial or 1))
+    setup = setup_for(args.train_cmd, Path(args.config), config, epochs, log.family, threads, layout, resumable)
     print(f"  project {layout.root}: each trial mirrors it, runs your command in {layout.workdir} and reads "
           f"{layout.log}", flush=True)
     checkpoints = tuple(find_checkpoints(log.run_dir.resolve())) if log.run_dir else ()
-    broken = Broken(str(log.source), diagnosis, config, run_quality(log.frame, log.family), len(log.frame),
-                    EXTERNAL, checkpoints)
-    return broken, setup
+    return Broken(str(log.source), diagnosis, config, run_quality(log.frame, log.family), len(log.frame),
+                  CommandTarget(setup), checkpoints)
 
 
 def _gantune_config(args: argparse.Namespace, log: Any):
     """The broken run's config: --config, else its config.json; the model's defaults fill the rest."""
     from trainables.config import build_config, overrides_from, read_config_file
     from trainables.registry import get_model, preset_overrides
-    from tuner.sweep_command import _checked_data, _cuda_available
+    from tuner.run_context import cuda_available
+    from tuner.targets import checked_data
 
     path = Path(args.config) if args.config else (log.run_dir / "config.json" if log.run_dir else None)
     saved = overrides_from(read_config_file(path)) if path is not None and path.is_file() else {}
@@ -130,10 +124,10 @@ def _gantune_config(args: argparse.Namespace, log: Any):
         raise ConfigError(f"--apply needs the run's config to retrain it: {args.run} has no config.json; give "
                           f"--model (and --config), or --train-cmd with --config for your own trainer")
     spec = get_model(model)
-    preset = {} if saved else preset_overrides(spec, "seed" if _cuda_available() else "cpu")
+    preset = {} if saved else preset_overrides(spec, "seed" if cuda_available() else "cpu")
     cfg = build_config(spec.defaults, preset, saved, {"model": spec.name},
                        {"data": args.data} if args.data else {})
-    return _checked_data(cfg)
+    return checked_data(cfg)
 
 
 # ----- printing ---------------------------------------------------------------------------------------------------
@@ -141,12 +135,11 @@ def _print_start(broken: Broken) -> None:
     d = broken.diagnosis
     onset = "" if d.onset_epoch is None else f" since epoch {d.onset_epoch}"
     quality = "unmeasured" if math.isnan(broken.quality) else f"{broken.quality:.4g}"
-    trainer = "your trainer" if broken.model == EXTERNAL else broken.model
     print(f"gantune autofix --apply: {broken.source} is {d.label}{onset} ({d.family}, {broken.epochs} epochs, "
-          f"quality {quality}); retraining with {trainer}")
-    plan = broken.plan()
+          f"quality {quality}); retraining with {broken.target.label}")
+    plan = broken.plan
     for step in plan.steps:
-        missing = broken.external and step.parameter not in broken.config
+        missing = not broken.target.has(step.parameter, broken.config)
         note = "  [not in your config: skipped]" if missing else ""
         print(f"  stage {step.stage}: {step.parameter} {step.old} -> {step.new}  ({step.reason}){note}")
     print(f"  restart: {plan.restart.mode}{f' from {plan.restart.checkpoint}' if plan.restart.checkpoint else ''}")

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tuner.run_context import add_run_options, add_seed_option
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, help="a losses.csv (or BCE log) or a run directory")
@@ -37,14 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--trials", type=int, default=4, help="trials per stage (default 4)")
     a.add_argument("--epochs", type=int, help="epochs per trial (default: as many as the broken run logged)")
     a.add_argument("--budget", type=int, help="trial-epochs in all (default: trials x epochs per stage)")
-    a.add_argument("--concurrency", type=int, help="trials at once (default: what the CPUs/GPUs hold)")
-    a.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial (default 1)")
-    a.add_argument("--gpus-per-trial", type=float, help="GPU fraction per trial (default 0.25 with CUDA, else 0)")
-    a.add_argument("--seed", type=int, default=0, help="the Optuna sampler's seed (default 0)")
+    add_seed_option(a)
     a.add_argument("--name", help="autofix name (default autofix-TIMESTAMP); results in autofix/NAME")
-    a.add_argument("--address", help="join a running Ray cluster (or set RAY_ADDRESS); default: local Ray")
-    a.add_argument("--tracking-uri", help="MLflow store (default: sqlite:///mlflow.db here, or MLFLOW_TRACKING_URI)")
-    a.add_argument("--experiment", default="gantune", help="MLflow experiment (default gantune)")
+    add_run_options(a)
 
 
 def run(args: argparse.Namespace) -> int:

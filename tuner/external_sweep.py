@@ -17,16 +17,15 @@ from typing import Any
 from search_spaces.spaces import DERIVED, USER_SPACES, Param, parse_space
 from trainables.errors import ConfigError
 
-EXTERNAL = "external"
-
 
 def external_settings(args: argparse.Namespace) -> tuple[Any, str]:
     """The SweepSettings for the user's trainer, and a line saying what was chosen."""
     from tuner import user_config
     from tuner.external import epochs_key, setup_for
     from tuner.project import layout_for
+    from tuner.run_context import command_line, run_options
     from tuner.sweep import SweepSettings
-    from tuner.sweep_command import _command_line, _fits
+    from tuner.targets import CommandTarget
 
     if not args.config:
         raise ConfigError("--train-cmd needs --config FILE: your trainer's config, which each trial copies with its "
@@ -39,15 +38,15 @@ def external_settings(args: argparse.Namespace) -> tuple[Any, str]:
     if epochs < 1 or (args.trials is not None and args.trials < 1):
         raise ConfigError(f"--epochs (or your config's NUM_EPOCHS) and --trials must be at least 1; got {epochs} "
                           f"and {args.trials}")
-    cpus = args.cpus_per_trial or 1.0
+    res = run_options(args).resources(cuda=False)  # the user's trainer places itself: no GPU share by default
     layout = layout_for(path, config, log=args.log, project=args.project)
-    setup = setup_for(args.train_cmd, path, config, epochs, args.family, max(1, int(cpus)), layout)
+    setup = setup_for(args.train_cmd, path, config, epochs, args.family, max(1, int(res.cpus_per_trial)), layout)
     name = args.name or f"{path.resolve().parent.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     settings = SweepSettings(
-        model=EXTERNAL, base=config, space=space, name=name, trials=args.trials or 8,
-        concurrency=args.concurrency or _fits(cpus, 0.0), cpus_per_trial=cpus, seed=args.seed,
-        address=args.address, experiment=args.experiment, resume=args.resume, stopper=not args.no_stopper,
-        asha=not args.no_asha, command=_command_line(), preset="your trainer", external=setup, max_failures=0)
+        target=CommandTarget(setup), base=config, space=space, name=name, trials=args.trials or 8,
+        concurrency=res.concurrency, cpus_per_trial=res.cpus_per_trial, gpus_per_trial=res.gpus_per_trial,
+        seed=args.seed, experiment=args.experiment, resume=args.resume, stopper=not args.no_stopper,
+        asha=not args.no_asha, command=command_line(), preset="your trainer")
     return settings, (f"your trainer {args.train_cmd!r} in {layout.workdir} of {layout.root}, reading "
                       f"{layout.log}")
 

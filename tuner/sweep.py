@@ -8,29 +8,23 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import logging
-import os
-import socket
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from search_spaces.spaces import Param, seed_point
-from trainables.config import write_config
 from trainables.errors import ConfigError
-from tuner import allocator
-from tuner.external import ExternalSetup
 from tuner.stopping import StopPolicy, Verdict, outcome
+from tuner.targets import Target
 from tuner.tracking import Store, dumps
-from tuner.trial import TrialSetup, train_trial, trial_config
 
 METRIC, MODE = "quality", "max"
 
 
 @dataclasses.dataclass(frozen=True)
 class SweepSettings:
-    model: str
+    target: Target  # what each trial trains: gantune's model or the user's command
     base: Mapping[str, Any]  # resolved base config, field names (preset, --set and --epochs applied)
     space: Mapping[str, Param]
     name: str
@@ -40,14 +34,11 @@ class SweepSettings:
     gpus_per_trial: float = 0.0
     seed: int = 0
     storage: Path = Path("sweeps")
-    tracking_uri: str = ""
     experiment: str = "gantune"
-    address: str | None = None
     resume: bool = False
     points: tuple[Mapping[str, Any], ...] = ()  # extra configs to try first, in search coordinates
     stopper: bool = True  # the diagnosis-core stopper (off only for comparisons)
     asha: bool = True
-    max_failures: int = 2
     progress_every: float = 20.0
     command: str = ""
     preset: str = ""
@@ -58,13 +49,15 @@ class SweepSettings:
     seek: bool = False  # end the whole search once a trial is healthy and beats `goal`
     give_up_after: int | None = None
     confirmed: tuple[str, ...] = ()
-    init_checkpoint: str | None = None
-    external: ExternalSetup | None = None
     kind: str = "sweep"
 
     @property
+    def model(self) -> str:
+        return self.target.name
+
+    @property
     def epochs(self) -> int:
-        return self.external.epochs if self.external else int(self.base["num_epochs"])
+        return self.target.epochs(self.base)
 
     @property
     def path(self) -> Path:
@@ -113,115 +106,16 @@ class Summary:
         return "\n".join(rows)
 
 
-# ----- Ray -------------------------------------------------------------------------------------------------------
-def start_ray(address: str | None) -> None:
-    """Join `address` (or RAY_ADDRESS), else start a local Ray sized to this machine."""
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    if address and address != "auto":
-        _check_address(address)
-    import ray
-
-    _quiet()
-    quiet = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False,
-             "configure_logging": True, "runtime_env": allocator.ray_runtime_env()}  # trial workers keep memory
-    try:
-        if address:
-            ray.init(address=address, **{k: v for k, v in quiet.items() if k != "include_dashboard"})
-        else:
-            ray.init(**quiet)
-    except (ConnectionError, RuntimeError, ValueError) as err:
-        raise ConfigError(f"cannot join the Ray cluster at {address}: {str(err).splitlines()[0][:200]}") from None
-
-
-def _quiet() -> None:
-    """gantune prints its own trial table: Ray's, Optuna's and MLflow's chatter would bury it."""
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")  # snapshot often: a killed driver loses less
-    os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")  # the trial table prints each error's last line
-    # Ray's JSON/CSV/TensorBoard result files duplicate what losses.csv and MLflow hold, at a CPU cost per result
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    import mlflow  # noqa: F401  (mlflow sets its logger's level when imported: import it first)
-    import optuna
-
-    for name in ("ray", "ray.tune", "ray.train", "mlflow", "optuna", "alembic"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-
-
-def stop_ray() -> None:
-    import ray
-
-    ray.shutdown()
-
-
-def ray_environment(address: str | None) -> None:
-    """Call before anything imports Ray. A cluster started by `ray start` uses token authentication, but Ray
-    2.60's driver only sends the token when RAY_AUTH_MODE=token is set (Ray reads it at import): set it when
-    joining a cluster, a token is there and the user chose no mode."""
-    if not (address or os.environ.get("RAY_ADDRESS")):
-        return
-    token = os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") \
-        or (Path.home() / ".ray" / "auth_token").is_file()
-    if token and "RAY_AUTH_MODE" not in os.environ:
-        os.environ["RAY_AUTH_MODE"] = "token"
-
-
-def _check_address(address: str) -> None:
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=5):
-            pass
-    except (OSError, ValueError):
-        raise ConfigError(f"Ray cluster address {address} is not reachable (expected HOST:PORT of a running "
-                          f"`ray start --head`)") from None
-
-
 def _trainable(settings: SweepSettings):
     from ray import tune
 
-    from tuner.external import external_trial
-
-    threads = max(1, int(settings.cpus_per_trial))
-    if settings.external:
-        setup = dataclasses.replace(settings.external, threads=threads, storage=settings.path)
-        trainable = tune.with_parameters(external_trial, setup=setup)
-    else:
-        setup = TrialSetup(base=dict(settings.base), threads=threads, init_checkpoint=settings.init_checkpoint)
-        trainable = tune.with_parameters(train_trial, setup=setup)
+    trainable = settings.target.trainable(settings.base, max(1, int(settings.cpus_per_trial)), settings.path)
     return tune.with_resources(trainable, {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
-
-
-@dataclasses.dataclass(frozen=True)
-class UserConfig:
-    """The user's trainer's config for one trial (what MLflow records as its params)."""
-
-    values: Mapping[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.values)
 
 
 def config_of(settings: SweepSettings, values: Mapping[str, Any]) -> Any:
     """A trial's whole config from its search values: a GanConfig, or the user's config."""
-    if settings.external:
-        from tuner.external import trial_values
-
-        return UserConfig(trial_values(settings.external, values))
-    return trial_config(TrialSetup(base=dict(settings.base)), values)
-
-
-def write_best(settings: SweepSettings, values: Mapping[str, Any], path: Path) -> Path:
-    """The config a trial ran, in a file its trainer accepts: config.json, or the user's own config file."""
-    config = config_of(settings, values)
-    if settings.external:
-        from tuner.external import config_text
-
-        path = path.with_name(f"best_{settings.external.config_path.name}")
-        path.write_text(config_text(settings.external, config.values))
-    else:
-        write_config(config, path)
-    return path
+    return settings.target.config(settings.base, values)
 
 
 def _tuner(settings: SweepSettings, callbacks: list, broken: Any):
@@ -246,7 +140,7 @@ def _tuner(settings: SweepSettings, callbacks: list, broken: Any):
         name=settings.name, storage_path=str(settings.storage.resolve()), callbacks=callbacks, verbose=0,
         stop=EndWhenBroken(CollapseStopper(policy, settings.goal, settings.give_up_after, settings.seek,
                                            settings.stopper) if settings.stopper or settings.seek else None, broken),
-        failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+        failure_config=tune.FailureConfig(max_failures=settings.target.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2))
     tune_config = tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=settings.trials,
                                   max_concurrent_trials=settings.concurrency, reuse_actors=True,
@@ -321,7 +215,7 @@ def _summarise(settings: SweepSettings, grid: Any, store: Store, parent_id: str)
     best = _best(trials)
     best_path = None
     if best is not None:
-        best_path = write_best(settings, best.values, settings.path / "best_config.json")
+        best_path = settings.target.write_best(settings.base, best.values, settings.path / "best_config.json")
     summary = Summary(settings, tuple(trials), best, best_path, parent_id)
     _record(summary, store)
     return summary

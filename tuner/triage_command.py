@@ -10,6 +10,7 @@ from pathlib import Path
 from trainables.config import build_config, parse_set
 from trainables.errors import ConfigError
 from trainables.registry import get_model, model_names, preset_overrides
+from tuner.run_context import add_run_options
 
 
 def _ints(text: str) -> list[int]:
@@ -33,18 +34,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-sizes", type=_ints, default=[256, 512, 1024], help="Plan B (default 256,512,1024)")
     p.add_argument("--seeds", type=_ints, default=[123, 456], help="Plan B's other seeds (default 123,456)")
     p.add_argument("--target-batch", type=int, help="the batch size under test (default the largest)")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0)
-    p.add_argument("--gpus-per-trial", type=float, default=0.0)
-    p.add_argument("--concurrency", type=int, default=2)
     p.add_argument("--name", help="results in triage/NAME (default MODEL-TIMESTAMP)")
-    p.add_argument("--tracking-uri", help="MLflow store (default sqlite:///mlflow.db here)")
-    p.add_argument("--experiment", default="gantune")
+    add_run_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
     """Tell a bad seed from a bad batch size (guide 003): Plan A and Plan B as one Ray grid, with a verdict."""
-    from tuner.sweep import start_ray, stop_ray
-    from tuner.tracking import Store, check_reachable, tracking_uri
+    from tuner.run_context import cuda_available, run_context, run_options
     from tuner.triage import plan, run_grid, verdict
 
     spec = get_model(args.model)
@@ -58,21 +54,21 @@ def run(args: argparse.Namespace) -> int:
     storage = Path("triage")
     if (storage / name).exists():
         raise ConfigError(f"triage {name!r} already exists at {storage / name}; choose another --name")
-    uri = tracking_uri(args.tracking_uri)
-    check_reachable(uri)
-    print(f"gantune triage {spec.name}: {len(runs)} runs x {base.num_epochs} epochs (Plan A: seed {args.seed} x "
-          f"{args.repeats} at batch {target}; Plan B: batches {sorted(set(args.batch_sizes))}, seeds {args.seeds})",
-          flush=True)
-    start_ray(None)
-    try:
-        outcomes = run_grid(spec.name, spec.family, base.__dict__, runs, storage, name, args.cpus_per_trial,
-                            args.gpus_per_trial, args.concurrency)
-    finally:
-        stop_ray()
-    device = "cuda" if args.gpus_per_trial > 0 else "cpu"
+    options = run_options(args)
+    res = options.resources(cuda_available())
+
+    def announce(uri: str) -> None:
+        print(f"gantune triage {spec.name}: {len(runs)} runs x {base.num_epochs} epochs (Plan A: seed {args.seed} x "
+              f"{args.repeats} at batch {target}; Plan B: batches {sorted(set(args.batch_sizes))}, seeds "
+              f"{args.seeds})", flush=True)
+
+    with run_context(options, announce) as store:
+        outcomes = run_grid(spec.name, spec.family, base.__dict__, runs, storage, name, res.cpus_per_trial,
+                            res.gpus_per_trial, res.concurrency)
+    device = "cuda" if res.gpus_per_trial > 0 else "cpu"
     result = verdict(outcomes, args.seed, target, device)
     table = _table(outcomes)
-    _record(Store(uri, args.experiment), name, spec.name, outcomes, result, table)
+    _record(store, name, spec.name, outcomes, result, table)
     (storage / name / "triage.md").write_text(table + f"\n\nverdict: {result.cause}\n{result.recommendation}\n")
     print(table)
     print(f"\nverdict: {result.cause}")
