@@ -107,9 +107,9 @@ def make() -> None:
     (CORPUS / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 
-# held_steps: held's clear runs trained again and logged every iteration (bench/make_corpus.py --set held --steps)
+# *_steps: a set's clear runs trained again and logged every iteration (bench/make_corpus.py --set held --steps)
 CORPORA = {"gantune": CORPUS, "dev": BENCH_CORPUS / "dev", "held": BENCH_CORPUS / "held",
-           "held_steps": BENCH_CORPUS / "held_steps"}
+           "dev_steps": BENCH_CORPUS / "dev_steps", "held_steps": BENCH_CORPUS / "held_steps"}
 FIT_ON = ("gantune", "dev")  # the calibration is fitted on these; "held" is never tuned on
 BINS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0001)
 
@@ -228,8 +228,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("command", nargs="?", default="score", choices=("score", "make", "fit"))
     p.add_argument("--corpus", action="append", default=[],
-                   help="a corpus to score: gantune, dev, held, held_steps, or a folder with manifest.json "
-                        "(default: all four)")
+                   help="a corpus to score: gantune, dev, held, dev_steps, held_steps, or a folder with "
+                        "manifest.json (default: all five)")
     p.add_argument("-v", "--verbose", action="store_true", help="one line per run")
     args = p.parse_args()
     if args.command == "make":

@@ -58,3 +58,20 @@ def test_wild_generator_loss_alone_is_not_instability_but_with_a_broken_penalty_
     assert found.label == "unstable" and found.onset_epoch == 0
     assert {e.signal for e in found.evidence} == {"g_loss_swings", "grad_norm_tail_median"}
     assert diagnose(healthy, "wgan").label == "healthy"
+
+
+# The reference trainer's corpora (bench/data/corpus: another trainer's logs, in ten layouts and per iteration),
+# labelled from their samples. The figures are BENCHMARKS.md's; a rule change that loses ground fails here.
+REFERENCE = Path(__file__).parents[1] / "bench" / "data" / "corpus"
+FLOORS = {"dev": 0.83, "held": 0.76, "dev_steps": 0.84, "held_steps": 0.65}
+
+
+@pytest.mark.parametrize("corpus", sorted(FLOORS))
+def test_another_trainers_logs_flag_no_healthy_run_and_keep_their_accuracy(corpus):
+    import sys
+    sys.path.insert(0, str(REFERENCE.parents[1]))
+    from diagnosis import score  # bench/diagnosis.py
+
+    calls = [c for c in score(REFERENCE / corpus) if c.clear]
+    assert not [c.name for c in calls if c.truth == "healthy" and c.found.label != "healthy"]
+    assert sum(c.right for c in calls) / len(calls) >= FLOORS[corpus]
