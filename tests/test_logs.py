@@ -278,3 +278,8 @@ def test_keras_fit_style_lines_are_printed_values_not_a_header(tmp_path):
     text = "".join(f"Epoch {e}/3 - 2s - d_loss: 0.6{e} - g_loss: 1.2 - d_acc: 0.71\n" for e in (1, 2, 3))
     log = read_run(write(tmp_path / "fit.log", text))
     assert log.format == "printed" and log.frame["d_loss"].tolist() == pytest.approx([0.61, 0.62, 0.63])
+
+
+def test_a_wgan_log_of_the_w_estimate_only_reads_its_critic_loss_from_it(tmp_path):
+    log = read_run(write(tmp_path / "w.csv", "epoch,Wasserstein_D,loss_G\n0,1.5,0.2\n1,2.0,0.3\n"))
+    assert log.family == "wgan" and log.frame["d_loss"].tolist() == [-1.5, -2.0]

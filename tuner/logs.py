@@ -34,7 +34,7 @@ _SPELLINGS = {
     "d_real": ("dreal", "dx", "drealmean", "realscore", "scorereal", "dofx", "dxreal", "realout", "dout_real"),
     "d_fake": ("dfake", "dgz", "dgz1", "dfakemean", "fakescore", "scorefake", "dgzfake", "fakeout"),
     "w_dist": ("wdist", "wasserstein", "wassersteindistance", "wdistance", "emdistance", "wassersteinestimate",
-               "wass", "wd", "westimate"),
+               "wass", "wd", "westimate", "wassersteind", "wdistd", "emd", "em"),
     "gp": ("gp", "gradientpenalty", "gradpenalty", "penalty", "lossgp", "gploss"),
     "grad_norm": ("gradnorm", "gradientnorm", "criticgradnorm", "dgradnorm"),
     "d_acc": ("dacc", "accd", "discacc", "daccuracy", "accuracyd", "discriminatoraccuracy", "criticacc",
@@ -195,8 +195,9 @@ def _parse(text: str, source: Path) -> tuple[pd.DataFrame, str]:
 
 
 def _has_losses(columns: list[str]) -> bool:
-    """Both losses, or the generator's and the discriminator's two terms (real and fake) it adds up."""
-    return "g_loss" in columns and ("d_loss" in columns or {"d_loss_real", "d_loss_fake"} <= set(columns))
+    """Both losses; or the generator's and, for the critic's, its two terms (real and fake) or its W estimate."""
+    return "g_loss" in columns and ("d_loss" in columns or {"d_loss_real", "d_loss_fake"} <= set(columns)
+                                    or "w_dist" in columns)
 
 
 def _parse_json(text: str, source: Path) -> pd.DataFrame:
@@ -281,7 +282,7 @@ def _data_line_numbers(lines: list[str], header_at: int) -> list[int]:
 
 def _numeric_table(raw: pd.DataFrame, line_numbers: list[int], source: Path) -> pd.DataFrame:
     known = set(PROBS_COLUMNS) | set(LINE_COLUMNS) | {"epoch"}
-    losses = [c for c in ("d_loss", "g_loss", "d_loss_real", "d_loss_fake") if c in raw]
+    losses = [c for c in ("d_loss", "g_loss", "d_loss_real", "d_loss_fake", "w_dist") if c in raw]
     logged = ~(raw[losses].apply(lambda c: c.str.strip() == "")).all(axis=1)  # rows of other metrics only go
     raw, line_numbers = raw[logged], [n for n, keep in zip(line_numbers, logged) if keep]
     columns = {}
@@ -293,8 +294,10 @@ def _numeric_table(raw: pd.DataFrame, line_numbers: list[int], source: Path) -> 
             continue  # an extra column that is not numeric (a timestamp, a phase name): not a metric
         columns[name] = values
     frame = pd.DataFrame(columns)
-    if "d_loss" not in frame:  # the two terms a PyTorch trainer adds: errD = errD_real + errD_fake
+    if "d_loss" not in frame and "d_loss_real" in frame:  # the terms a PyTorch trainer adds: errD_real + errD_fake
         frame["d_loss"] = frame["d_loss_real"] + frame["d_loss_fake"]
+    elif "d_loss" not in frame:  # a WGAN log of the critic's W estimate only: its loss less the penalty
+        frame["d_loss"] = -frame["w_dist"]
     if "epoch" not in frame:
         frame.insert(0, "epoch", np.arange(len(frame), dtype=float))
     _check_epochs(frame["epoch"], line_numbers, source)
