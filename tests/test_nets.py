@@ -8,7 +8,7 @@ import torch
 from trainables.config import build_config
 from trainables.ema import Ema
 from trainables.losses import gradient_penalty
-from trainables.nets.layers import parameter_count
+from trainables.nets.layers import SelfAttention, parameter_count
 from trainables.registry import get_model
 
 
@@ -77,6 +77,20 @@ def test_wgan_large_attention_starts_as_identity():
     cfg = build_config(spec.defaults, {"image_size": 16, "gen_feature_maps": 8, "disc_feature_maps": 8})
     gammas = [m.gamma for m in spec.build_generator(cfg).modules() if hasattr(m, "gamma")]
     assert gammas and all(float(g.detach()) == 0.0 for g in gammas)
+
+
+def test_attention_is_sagans_formula_and_differentiates_twice():
+    """out_i = x_i + gamma * sum_j softmax_j(q_i . k_j) v_j, and the gradient penalty's double backward through it
+    matches finite differences (float64, a 3x3 map)."""
+    torch.manual_seed(0)
+    attention = SelfAttention(8).double()
+    torch.nn.init.constant_(attention.gamma, 0.7)
+    x = torch.randn(2, 8, 3, 3, dtype=torch.float64, requires_grad=True)
+    q, k, v = (conv(x).flatten(2) for conv in (attention.query, attention.key, attention.value))  # (B, C', HW)
+    weights = torch.softmax(torch.einsum("bci,bcj->bij", q, k), dim=-1)  # (B, HW, HW): row i over positions j
+    expected = x + 0.7 * torch.einsum("bij,bcj->bci", weights, v).reshape(x.shape)
+    assert torch.allclose(attention(x), expected)
+    assert torch.autograd.gradgradcheck(attention, (x,))
 
 
 def test_ema_averages_parameters_and_copies_batchnorm_statistics():

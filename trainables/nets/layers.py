@@ -11,7 +11,10 @@ class SelfAttention(nn.Module):
     """SAGAN self-attention (Zhang et al. 2019): out = x + gamma * attention(x), gamma starting at 0.
 
     Written with plain matmul + softmax rather than scaled_dot_product_attention: the critic's gradient
-    penalty differentiates twice, and the fused attention kernels have no double backward.
+    penalty differentiates twice, and the fused attention kernels have no double backward. The (B, HW, HW) map
+    is only ever used untransposed: `attn @ v^T` transposes the small (B, C, HW) tensors instead. The same
+    arithmetic, but the penalty's double backward through a 32x32 map (batch 32) ran 2.8x faster on two CPU
+    threads (1.2x at 16x16, the same on one thread): multithreaded BLAS handles the transposed big operand badly.
     """
 
     def __init__(self, channels: int) -> None:
@@ -26,9 +29,9 @@ class SelfAttention(nn.Module):
         b, c, h, w = x.shape
         q = self.query(x).flatten(2).transpose(1, 2)  # (B, HW, C/8)
         k = self.key(x).flatten(2)  # (B, C/8, HW)
-        v = self.value(x).flatten(2)  # (B, C, HW)
+        v = self.value(x).flatten(2).transpose(1, 2)  # (B, HW, C)
         attn = torch.softmax(torch.bmm(q, k), dim=-1)  # (B, HW, HW), SAGAN uses no 1/sqrt(d) scale
-        out = torch.bmm(v, attn.transpose(1, 2)).view(b, c, h, w)
+        out = torch.bmm(attn, v).transpose(1, 2).reshape(b, c, h, w)  # out[:, :, i] = sum_j attn[i, j] v[:, j]
         return x + self.gamma * out
 
 
