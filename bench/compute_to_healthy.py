@@ -49,7 +49,7 @@ def broken_run(seed: int, epochs: int, root: Path) -> Path:
 def load(run_dir: Path, epochs: int):
     import argparse as ap
 
-    from tuner.autofix_apply import load_broken
+    from tuner.cli.autofix_apply import load_broken
 
     args = ap.Namespace(run=str(run_dir), family=None, train_cmd=None, config=None, model=None, data=None,
                         epochs=epochs, cpus_per_trial=2.0)

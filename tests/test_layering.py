@@ -69,6 +69,13 @@ def test_no_package_imports_a_package_above_it():
     assert not upward, f"imports pointing up the layers (trainables < search_spaces < tuner): {upward}"
 
 
+def test_only_the_commands_import_the_commands():
+    """tuner/cli/ is the top: the library under it never reaches back up (no cycle between tuner's folders)."""
+    upward = sorted({(name, target) for name, path in SOURCES.items() if not name.startswith("tuner.cli")
+                     for target in _imports(path) if target == "tuner.cli" or target.startswith("tuner.cli.")})
+    assert not upward, f"library modules importing the commands: {upward}"
+
+
 def test_trainables_and_search_spaces_never_load_ray_or_mlflow():
     heavy = sorted((name, target) for name, path in SOURCES.items() if not name.startswith("tuner")
                    for target in _imports(path) if target.split(".")[0] in ("ray", "mlflow", "optuna", "tuner"))

@@ -21,25 +21,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _commands() -> dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]]:
-    from tuner import (
-        autofix_command,
-        evaluate_command,
-        report_command,
-        sweep_command,
-        train_command,
-        triage_command,
-        ui_command,
-        watch_command,
-    )
+    from tuner import train_command
+    from tuner.cli import autofix, evaluate, report, sweep, triage, ui, watch
 
     return {"train": (train_command.add_arguments, train_command.run),
-            "evaluate": (evaluate_command.add_arguments, evaluate_command.run),
-            "autofix": (autofix_command.add_arguments, autofix_command.run),
-            "sweep": (sweep_command.add_arguments, sweep_command.run),
-            "ui": (ui_command.add_arguments, ui_command.run),
-            "report": (report_command.add_arguments, report_command.run),
-            "triage": (triage_command.add_arguments, triage_command.run),
-            "watch": (watch_command.add_arguments, watch_command.run)}
+            "evaluate": (evaluate.add_arguments, evaluate.run),
+            "autofix": (autofix.add_arguments, autofix.run),
+            "sweep": (sweep.add_arguments, sweep.run),
+            "ui": (ui.add_arguments, ui.run),
+            "report": (report.add_arguments, report.run),
+            "triage": (triage.add_arguments, triage.run),
+            "watch": (watch.add_arguments, watch.run)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,7 +79,3 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `gantune autofix --run x | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.write and not args.config:
         raise ConfigError("--write needs --config FILE: the file to apply the first step to")
     if args.apply:
-        from tuner.autofix_apply import apply
+        from tuner.cli.autofix_apply import apply
 
         return apply(args)
     log = read_run(args.run, args.family)
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
     else:
-        _print_report(report, plan)
+        print_report(report, plan)
         if patch:
             print(f"\nfirst step as a diff of {args.config}:\n{user_config.diff(Path(args.config), patch)}")
     if args.write and patch:
@@ -100,7 +100,7 @@ def _first_step_patch(plan: Any, path: str) -> str | None:
     return user_config.rewrite(Path(path), changes) if changes else None
 
 
-def _print_report(report: dict[str, Any], plan: Any) -> None:
+def print_report(report: dict[str, Any], plan: Any) -> None:
     d = report["diagnosis"]
     onset = "" if d["onset_epoch"] is None else f", since epoch {d['onset_epoch']}"
     print(f"diagnosis: {d['label']} ({d['family']}{onset}, confidence {d['confidence']:.2f}) "

@@ -86,7 +86,7 @@ def _settings(args: argparse.Namespace):
         if args.data or args.preset or args.set or args.enqueue or (args.resume and not args.name):
             raise ConfigError("with --train-cmd your config decides: --data, --preset, --set and --enqueue are "
                               "gantune's trainer's, and --resume needs --name")
-        from tuner.external_sweep import external_settings
+        from tuner.cli.sweep_yours import external_settings
 
         return external_settings(args)
     if args.config or args.project or args.log:

@@ -166,7 +166,7 @@ def _num(value: Any) -> str:
 
 
 def _report_failure(failure: Any, watcher: Any, config: dict[str, Any], log: Path, args: argparse.Namespace) -> None:
-    from tuner.autofix_command import _print_report
+    from tuner.cli.autofix import print_report
     from tuner.diagnosis import diagnose
     from tuner.logs import find_checkpoints, infer_family
     from tuner.prescription import prescribe
@@ -180,7 +180,7 @@ def _report_failure(failure: Any, watcher: Any, config: dict[str, Any], log: Pat
         print(json.dumps({"failure": failure.verdict.to_dict(), **report}), flush=True)
         return
     print(f"\nfailure confirmed at epoch {failure.verdict.epoch}: {failure.verdict.reason}")
-    _print_report(report, plan)
+    print_report(report, plan)
 
 
 def _end(failure: Any, watcher: Any, code: int | None, as_json: bool) -> int:
