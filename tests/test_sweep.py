@@ -104,6 +104,28 @@ def test_toy_sweep_stops_the_diverging_and_collapsing_trials_and_records_everyth
     assert main(["train", "toy2d", "--config", str(best), "--dry-run", "--device", "cpu"]) == 0
 
 
+def test_every_trial_writes_its_files_into_the_sweep_folder_whatever_its_end(tmp_path, capsys):
+    # ASHA on: trials it stops, the one the collapse stopper stops and the ones that finish all keep their files
+    (tmp_path / "space.json").write_text(json.dumps(SPACE))
+    result = run_sweep("toy2d", "--trials", "4", "--epochs", "6", "--set", "DATASET_SIZE=500", "--set",
+                       "QUALITY_EVERY=3", "--space", "space.json", "--name", "files", "--enqueue", DIVERGES,
+                       "--seed", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    sweep = tmp_path / "sweeps" / "files"
+    trials = by_name(summary(sweep)["trials"])
+    folders = {p.name.split("_")[0]: p for p in sweep.glob("t0*_*")}
+    assert set(folders) == set(trials) and len(folders) == 4
+    for name, folder in folders.items():
+        losses = pd.read_csv(folder / "losses.csv")
+        assert len(losses) == trials[name]["epochs_run"], name
+        assert json.loads((folder / "config.json").read_text())["MODEL"] == "toy2d"
+        assert len(list((folder / "samples").glob("*.png"))) == len(losses), name
+    assert trials["t002"]["status"] == "diverged"  # stopped by the collapse stopper at its first epoch
+    capsys.readouterr()
+    assert main(["autofix", "--run", str(folders["t002"])]) == 0
+    assert "diagnosis: diverged" in capsys.readouterr().out
+
+
 def test_a_bce_model_sweeps_guide_004s_knobs_through_optuna_from_its_seed_config(tmp_path):
     # guide 004's conditional GAN: the seed trial is its fixed config; the others sample the BCE space
     result = run_sweep("cgan", "--trials", "2", "--epochs", "4", "--set", "DATASET_SIZE=240", "--set",

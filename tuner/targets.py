@@ -92,7 +92,8 @@ class ModelTarget:
 
         from tuner.trial import TrialSetup, train_trial
 
-        setup = TrialSetup(base=dict(base), threads=threads, init_checkpoint=self.init_checkpoint)
+        setup = TrialSetup(base=dict(base), threads=threads, init_checkpoint=self.init_checkpoint,
+                            folder=storage.resolve())
         return tune.with_parameters(train_trial, setup=setup)
 
     def config(self, base: Mapping[str, Any], values: Mapping[str, Any]) -> GanConfig:

@@ -120,7 +120,7 @@ def run_grid(model: str, family: str, base: Mapping[str, Any], runs: tuple[Triag
     """Every run of the plan as one Ray Tune grid; the outcomes in plan order."""
     from ray import tune
 
-    setup = TrialSetup(base=dict(base), threads=max(1, int(cpus)))
+    setup = TrialSetup(base=dict(base), threads=max(1, int(cpus)), folder=storage.resolve() / name)
     trainable = tune.with_resources(tune.with_parameters(triage_trial, setup=setup, runs=runs),
                                     {"cpu": cpus, "gpu": gpus})
     tuner = tune.Tuner(trainable, param_space={"run": tune.grid_search(list(range(len(runs))))},

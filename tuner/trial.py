@@ -3,8 +3,9 @@
 Every epoch it reports the trainer's metrics, the diagnosis core's label for the history so far (with its
 onset, confidence, evidence and how many epochs in a row it has held), and `quality` carried forward from the
 last epoch it was measured, so ASHA and Optuna always see the objective. It writes the seed run layout
-(config.json, losses.csv, samples/) into the trial directory, and a Tune checkpoint every CHECKPOINT_EVERY
-epochs and at the end, from which a killed trial or an interrupted sweep continues bit-for-bit.
+(config.json, losses.csv, samples/) into the trial's folder under the sweep's as it goes, and a Tune checkpoint
+every CHECKPOINT_EVERY epochs and at the end, from which a killed trial or an interrupted sweep continues
+bit-for-bit.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class TrialSetup:
     base: Mapping[str, Any]  # the sweep's resolved base config (field names)
     threads: int = 1  # torch intra-op threads: the trial's CPU share
     init_checkpoint: str | None = None  # a gantune checkpoint every trial starts from (with the trial's settings)
+    folder: Path | None = None  # the sweep's folder (Ray's storage_path/name); None: Ray's own trial directory
 
 
 def trial_config(setup: TrialSetup, values: Mapping[str, Any]) -> GanConfig:
@@ -45,7 +47,7 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     torch.set_num_threads(max(1, setup.threads))
     cfg = trial_config(setup, config)
     trainer = make_trainer(cfg, resolve_device("auto"))
-    paths = RunPaths(Path(tune.get_context().get_trial_dir()))
+    paths = RunPaths(trial_folder(setup.folder))
     paths.root.mkdir(parents=True, exist_ok=True)
     checkpoint = tune.get_checkpoint()
     report = Report(_restore(trainer, checkpoint))
@@ -68,6 +70,16 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
         else:
             tune.report(metrics)
+
+
+def trial_folder(folder: Path | None) -> Path:
+    """The trial's folder under the sweep's, beside the checkpoints Ray keeps there. Not Ray's working directory
+    (its temporary artifacts/.../working_dirs/), which Ray copies to storage only with sync_artifacts, and then
+    only when a checkpoint is reported: a trial stopped by ASHA or an error would leave its files behind."""
+    from ray import tune
+
+    here = Path(tune.get_context().get_trial_dir())
+    return folder / here.name if folder else here
 
 
 def _restore(trainer: Trainer, checkpoint: Any) -> dict[str, Any] | None:
