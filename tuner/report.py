@@ -19,11 +19,15 @@ from typing import Any
 import pandas as pd
 
 from trainables.errors import ConfigError
+from tuner.stopping import number
 from tuner.tracking import TAG, Store
 
 CURVES = ("d_loss", "g_loss", "quality", "w_dist")
 GRIDS_PER_TRIAL = 6
 BEST = 5
+# fANOVA fits a random forest to (values -> quality): on fewer finished trials it ranks the noise of a handful of
+# points, so the report names how many more are needed instead of a chart that reads like a finding
+IMPORTANCE_TRIALS = 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,16 +137,24 @@ def _literal(text: str | None) -> dict[str, Any]:
 
 
 # ----- parameter importances (Optuna) -------------------------------------------------------------------------
+def finished(subject: Subject, views: list[TrialView]) -> list[TrialView]:
+    """The trials of the last sweep that ran to the end with a quality (an autofix's stages search different
+    spaces: the last stage's)."""
+    if not subject.sweeps:
+        return []
+    stage = subject.sweeps[-1].data.tags.get(f"{TAG}.sweep")
+    return [t for t in views if (t.status == "healthy" or t.status.startswith("finished:"))
+            and math.isfinite(t.quality) and t.values and t.stage == stage]
+
+
 def importances(subject: Subject, views: list[TrialView]) -> dict[str, float]:
-    """Optuna's fANOVA importances over the trials that ran to the end, by quality; {} with too few."""
+    """Optuna's fANOVA importances over the finished trials, by quality; {} with too few."""
     import optuna
 
-    if not subject.sweeps:
+    done = finished(subject, views)
+    if not done:
         return {}
-    last = subject.sweeps[-1]  # an autofix's stages search different spaces: the last stage's
-    stage = last.data.tags.get(f"{TAG}.sweep")
-    done = [t for t in views if (t.status == "healthy" or t.status.startswith("finished:"))
-            and math.isfinite(t.quality) and t.values and t.stage == stage]
+    last = subject.sweeps[-1]
     space = _literal_json(last.data.tags.get(f"{TAG}.space"))
     distributions = {k: d for k, d in ((k, _distribution(v)) for k, v in space.items()) if d is not None}
     if len(done) < 2 or not distributions:
@@ -234,13 +246,17 @@ def _best_table(views: list[TrialView]) -> str:
 
 
 def _importance(subject: Subject, views: list[TrialView], files: Path, out: Path) -> str:
+    done = len(finished(subject, views))
+    if done < IMPORTANCE_TRIALS:
+        return (f"<h2>Parameter importances</h2><p>Not computed: {done} trial{'s' * (done != 1)} ran to the end with "
+                f"a quality, and importances from fewer than {IMPORTANCE_TRIALS} rank noise; "
+                f"{IMPORTANCE_TRIALS - done} more would show which parameters matter.</p>")
     found = importances(subject, views)
     if not found:
-        return ("<h2>Parameter importances</h2><p>Optuna needs at least two trials that ran to the end with a "
-                "quality to compute importances.</p>")
+        return "<h2>Parameter importances</h2><p>Optuna could not compute importances from these trials.</p>"
     path = files / "importances.png"
     _bar_chart(found, path)
-    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.3f}</td></tr>" for k, v in found.items())
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.2f}</td></tr>" for k, v in found.items())
     return (f"<h2>Parameter importances (Optuna, fANOVA, on quality)</h2><img src='{_rel(path, out)}' "
             f"alt='parameter importances'><table><tr><th>parameter</th><th>importance</th></tr>{rows}</table>")
 
@@ -251,7 +267,7 @@ def _stopped_table(views: list[TrialView]) -> str:
         return "<h2>Stopped trials</h2><p>None.</p>"
     rows = []
     for t in stopped:
-        evidence = "<br>".join(html.escape(f"{e.get('signal')} = {e.get('value')} ({e.get('threshold')}; "
+        evidence = "<br>".join(html.escape(f"{e.get('signal')} = {number(e.get('value'))} ({e.get('threshold')}; "
                                            f"{e.get('source')})") for e in t.evidence)
         rows.append(f"<tr><td><a href='#{t.run_id}'>{html.escape(t.name)}</a></td><td>{html.escape(t.status)}</td>"
                     f"<td>{html.escape(t.reason)}</td><td class=ev>{evidence}</td></tr>")

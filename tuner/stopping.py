@@ -134,9 +134,10 @@ def _evidence(result: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _evidence_text(result: Mapping[str, Any]) -> str:
     evidence = _evidence(result)
-    return "; ".join(f"{e['signal']}={_num(e['value'])} ({e['threshold']})" for e in evidence[:4])
+    return "; ".join(f"{e['signal']}={number(e['value'])} ({e['threshold']})" for e in evidence[:4])
 
 
-def _num(value: Any) -> str:
+def number(value: Any) -> str:
+    """A number as a person reads it: four significant digits (0.9999999999999999 -> 1)."""
     return f"{value:.4g}" if isinstance(value, int | float) else str(value)
 

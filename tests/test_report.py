@@ -1,0 +1,56 @@
+"""`gantune report` on a real MLflow SQLite store holding a sweep as the sweep's tracker writes it: the numbers read
+as a person would write them, and importances only from enough finished trials."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+from tuner.report import IMPORTANCE_TRIALS, find_subject, write_report
+from tuner.tracking import Store
+
+SPACE = {"learning_rate_g": "float [0.0001, 0.003] log", "n_critic": "int [1, 7]"}
+EVIDENCE = [{"signal": "d_loss_positive_share", "value": 0.9999999999999999, "threshold": "> 90% of tail epochs",
+             "source": "001 1"},
+            {"signal": "d_loss_positive_level", "value": 1.209299647305246, "threshold": "> 0.05", "source": "001 1"}]
+
+
+def sweep(store: Store, name: str, finished: int) -> None:
+    """A parent run, `finished` healthy trials with a quality, and one trial stopped with its evidence."""
+    parent, _ = store.run(name, {"sweep": name, "kind": "sweep"})
+    store.log(parent, tags={"gantune.space": json.dumps(SPACE)})
+    rng = random.Random(0)
+    for i in range(finished + 1):
+        values = {"learning_rate_g": 10 ** rng.uniform(-4, -2.6), "n_critic": rng.randint(1, 7)}
+        run, _ = store.run(f"{name}-t{i + 1:03d}", {"sweep": name, "trial_id": f"id{i}"}, parent)
+        stopped = i == finished
+        tags = {"gantune.status": "stopped:generator_dominant" if stopped else "healthy",
+                "gantune.search_values": values, "gantune.evidence": json.dumps(EVIDENCE if stopped else []),
+                "gantune.stop_reason": "generator dominant" if stopped else "ran all epochs"}
+        store.log(run, {"quality": -1.0 + values["n_critic"] / 10 + rng.gauss(0, 0.01)}, step=5, tags=tags)
+
+
+def report(tmp_path, finished: int) -> str:
+    store = Store(os.environ["MLFLOW_TRACKING_URI"], "gantune")
+    sweep(store, "few", finished)
+    return write_report(store, find_subject(store, "few"), tmp_path / "report.html").read_text()
+
+
+def test_evidence_reads_as_rounded_numbers_and_few_trials_get_no_importances(tmp_path):
+    page = report(tmp_path, finished=8)
+    assert "0.9999999999999999" not in page and "1.209299647305246" not in page
+    assert "d_loss_positive_share = 1 (" in page and "d_loss_positive_level = 1.209 (" in page
+    importances = page.split("<h2>Parameter importances</h2>")[1].split("<h2>")[0]
+    assert "Not computed: 8 trials" in importances and f"{IMPORTANCE_TRIALS - 8} more" in importances
+    assert "<img" not in importances and "<table>" not in importances
+
+
+def test_enough_finished_trials_get_importances_with_two_decimals(tmp_path):
+    page = report(tmp_path, finished=IMPORTANCE_TRIALS)
+    section = page.split("Parameter importances (Optuna, fANOVA, on quality)</h2>")[1].split("<h2>")[0]
+    cells = section.split("<td>")[1:]
+    names = [c.split("</td>")[0] for c in cells[::2]]
+    values = [c.split("</td>")[0] for c in cells[1::2]]
+    assert names[0] == "n_critic" and set(names) == set(SPACE)  # the quality follows n_critic
+    assert all(len(v.split(".")[1]) == 2 for v in values)
