@@ -104,7 +104,7 @@ def test_toy_sweep_stops_the_diverging_and_collapsing_trials_and_records_everyth
     assert main(["train", "toy2d", "--config", str(best), "--dry-run", "--device", "cpu"]) == 0
 
 
-def test_every_trial_writes_its_files_into_the_sweep_folder_whatever_its_end(tmp_path, capsys):
+def test_every_trial_writes_its_files_into_the_sweep_folder_and_the_log_a_line_per_event(tmp_path, capsys):
     # ASHA on: trials it stops, the one the collapse stopper stops and the ones that finish all keep their files
     (tmp_path / "space.json").write_text(json.dumps(SPACE))
     result = run_sweep("toy2d", "--trials", "4", "--epochs", "6", "--set", "DATASET_SIZE=500", "--set",
@@ -121,6 +121,12 @@ def test_every_trial_writes_its_files_into_the_sweep_folder_whatever_its_end(tmp
         assert json.loads((folder / "config.json").read_text())["MODEL"] == "toy2d"
         assert len(list((folder / "samples").glob("*.png"))) == len(losses), name
     assert trials["t002"]["status"] == "diverged"  # stopped by the collapse stopper at its first epoch
+    # stdout is a pipe, not a terminal: a line per trial event, never the table
+    lines = result.stdout.splitlines()
+    assert not any("progress" in ln and "diagnosis" in ln for ln in lines)
+    for name, trial in trials.items():
+        assert sum(ln.startswith(f"  {name} started: ") for ln in lines) == 1, result.stdout
+        assert sum(ln.startswith(f"  {name} {trial['status']} at epoch ") for ln in lines) == 1, result.stdout
     capsys.readouterr()
     assert main(["autofix", "--run", str(folders["t002"])]) == 0
     assert "diagnosis: diverged" in capsys.readouterr().out

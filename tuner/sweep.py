@@ -153,7 +153,8 @@ def _tuner(settings: SweepSettings, callbacks: list, broken: Any):
 def run_sweep(settings: SweepSettings, store: Store) -> Summary:
     from ray import tune
 
-    from tuner.sweep_callbacks import BrokenTrainerWatch, ProgressTable, SweepTracker
+    from tuner.live_table import LiveView
+    from tuner.sweep_callbacks import BrokenTrainerWatch, SweepTracker
 
     check_paths(settings)
     parent_id = _parent(settings, store)
@@ -161,7 +162,7 @@ def run_sweep(settings: SweepSettings, store: Store) -> Summary:
     callbacks = [SweepTracker(store, settings.name, parent_id, settings.model, settings.policy,
                               functools.partial(config_of, settings), seed_point(settings.space, settings.base),
                               "guide's values" if settings.kind == "autofix-stage" else "seed config"),
-                 ProgressTable(settings.policy, settings.progress_every), broken]
+                 LiveView(settings.policy, settings.progress_every), broken]
     if settings.resume:
         tuner = tune.Tuner.restore(str(settings.path), trainable=_trainable(settings), resume_unfinished=True,
                                    resume_errored=True)

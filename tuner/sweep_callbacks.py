@@ -1,10 +1,8 @@
-"""Ray Tune callbacks of a sweep, run in the driver: MLflow child runs per trial, and the live trial table."""
+"""Ray Tune callbacks of a sweep, run in the driver: MLflow child runs per trial, and the broken-trainer watch (the
+live view is in live_table.py)."""
 
 from __future__ import annotations
 
-import math
-import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,7 +11,6 @@ from ray.tune import Callback
 
 from search_spaces.spaces import DERIVED
 from trainables.vocabulary import ALL_METRICS
-from tuner.epoch_report import QUALITY_FLOOR
 from tuner.stopping import StopPolicy, Verdict, outcome
 from tuner.tracking import Store
 
@@ -111,7 +108,7 @@ class SweepTracker(Callback):
 
     def _finish(self, trial: Any, error: bool) -> None:
         verdict = outcome(trial.last_result, self.policy, error)
-        reason = verdict.reason if not error else f"{verdict.reason}: {_error_line(trial)}"
+        reason = verdict.reason if not error else f"{verdict.reason}: {error_line(trial)}"
         tags = {**verdict_tags(verdict, reason),
                 "gantune.evidence": (trial.last_result or {}).get("diagnosis_evidence", "[]")}
         run_id = self._run(trial)
@@ -130,39 +127,13 @@ def run_state(verdict: Verdict) -> str:
     return "KILLED" if verdict.collapsed else "FINISHED"
 
 
-def _error_line(trial: Any) -> str:
+def error_line(trial: Any) -> str:
     path = getattr(trial, "error_file", None) or ""
     try:
         lines = [ln for ln in Path(path).read_text().splitlines() if ln.strip()]
     except OSError:
         return "see the trial's error file"
     return lines[-1][:300] if lines else "see the trial's error file"
-
-
-class ProgressTable(Callback):
-    """A trial table every `every` seconds, and one line per finished trial with its status and reason."""
-
-    def __init__(self, policy: StopPolicy, every: float = 20.0, stream: Any = None) -> None:
-        self.policy, self.every = policy, every
-        self.stream = stream
-        self.last_print = 0.0
-
-    def _out(self, text: str) -> None:
-        print(text, file=self.stream or sys.stdout, flush=True)
-
-    def on_step_end(self, iteration: int, trials: list, **info) -> None:
-        now = time.monotonic()
-        if now - self.last_print >= self.every and any("epoch" in (t.last_result or {}) for t in trials):
-            self.last_print = now
-            self._out(table(trials, self.policy))
-
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info) -> None:
-        verdict = outcome(trial.last_result, self.policy)
-        self._out(f"  t{trial_number(trial):03d} {verdict.status} at epoch {verdict.epoch} "
-                  f"(quality {_quality_text(trial.last_result or {})}): {verdict.reason[:160]}")
-
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info) -> None:
-        self._out(f"  t{trial_number(trial):03d} error: {_error_line(trial)}")
 
 
 class BrokenTrainerWatch(Callback):
@@ -197,25 +168,3 @@ class BrokenTrainerWatch(Callback):
             line, where = self.found
             raise BrokenTrainerError(f"your trainer fails before its first epoch whatever the config: {line} "
                                      f"(see {where}/train.log)")
-
-
-def _quality_text(result: Mapping[str, Any]) -> str:
-    quality = result.get("quality", math.nan)
-    return "not yet" if quality <= QUALITY_FLOOR or quality != quality else f"{quality:.4f}"
-
-
-def table(trials: list, policy: StopPolicy) -> str:
-    head = f"{'trial':<5} {'state':<22} {'epoch':>6} {'d_loss':>9} {'g_loss':>9} {'collapse':>8} " \
-           f"{'quality':>8}  diagnosis"
-    lines = [head]
-    for trial in sorted(trials, key=trial_number):
-        r = trial.last_result or {}
-        if "epoch" not in r:
-            lines.append(f"t{trial_number(trial):03d}  {trial.status:<22}")
-            continue
-        status = outcome(r, policy).status if trial.status == "TERMINATED" else trial.status
-        lines.append(f"t{trial_number(trial):03d}  {status[:22]:<22} {int(r.get('epoch', 0)) + 1:>3}/"
-                     f"{policy.max_epochs:<3} {r.get('d_loss', math.nan):>9.3f} {r.get('g_loss', math.nan):>9.3f} "
-                     f"{int(r.get('collapse_score', 0)):>5}/14 {_quality_text(r):>8}  "
-                     f"{r.get('diagnosis', '')} x{r.get('diagnosis_streak', 0)}")
-    return "\n".join(lines)
