@@ -283,3 +283,8 @@ def test_keras_fit_style_lines_are_printed_values_not_a_header(tmp_path):
 def test_a_wgan_log_of_the_w_estimate_only_reads_its_critic_loss_from_it(tmp_path):
     log = read_run(write(tmp_path / "w.csv", "epoch,Wasserstein_D,loss_G\n0,1.5,0.2\n1,2.0,0.3\n"))
     assert log.family == "wgan" and log.frame["d_loss"].tolist() == [-1.5, -2.0]
+
+
+def test_a_log_numbered_by_iteration_says_so(tmp_path):
+    assert read_run(write(tmp_path / "i.csv", "iteration,d_loss,g_loss\n0,1,1\n1,2,2\n")).unit == "iteration"
+    assert read_run(write(tmp_path / "e.csv", "epoch,step,d_loss,g_loss\n0,0,1,1\n1,9,2,2\n")).unit == "epoch"

@@ -76,22 +76,26 @@ class LogError(GantuneError):
 
 @dataclasses.dataclass(frozen=True)
 class RunLog:
-    """One run's per-epoch log: `frame` sorted by epoch, `family` "wgan" or "bce", `format` the layout read."""
+    """One run's per-epoch log: `frame` sorted by epoch, `family` "wgan" or "bce", `format` the layout read, `unit`
+    what its epoch column counts ("iteration" where the log numbers iterations or steps, else "epoch")."""
 
     frame: pd.DataFrame
     family: str
     format: str
     source: Path
     run_dir: Path | None
+    unit: str = "epoch"
 
 
 def read_run(path: str | Path, family: str | None = None) -> RunLog:
     """Read a losses file, or a run directory's losses.csv; `family` forces "wgan" or "bce"."""
     _check_family(family)
     source, run_dir = _locate(Path(path))
-    frame, fmt = _parse(_read_text(source), source)
+    text = _read_text(source)
+    frame, fmt = _parse(text, source)
     frame = _per_epoch(frame)
-    return RunLog(frame=frame, family=family or infer_family(frame), format=fmt, source=source, run_dir=run_dir)
+    return RunLog(frame=frame, family=family or infer_family(frame), format=fmt, source=source, run_dir=run_dir,
+                  unit=_unit(text))
 
 
 def parse_log(text: str, source: Path) -> pd.DataFrame:
@@ -192,6 +196,16 @@ def _parse(text: str, source: Path) -> tuple[pd.DataFrame, str]:
     shown = header if len(header) <= HEADER_SHOWN else header[:HEADER_SHOWN] + "..."
     raise LogError(f"{source} has no loss columns (expected epoch,d_loss,g_loss or one of the BCE formats); "
                    f"header: {shown}")
+
+
+def _unit(text: str) -> str:
+    """"iteration" where the header's epoch column is an iteration or step count (`iter`, `iteration`, `step`)."""
+    lines = (line.strip() for line in text.splitlines())
+    header = next((line for line in lines if line and not line.startswith(COMMENT)), "")
+    if header.startswith(("{", "[")):
+        return "epoch"
+    keys = [_key(name) for name in _split_header(header, _delimiter(header))]
+    return "iteration" if "epoch" not in keys and set(keys) & {"iter", "iteration", "it", "step"} else "epoch"
 
 
 def _has_losses(columns: list[str]) -> bool:

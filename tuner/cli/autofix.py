@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     plan = prescribe(diagnosis, config, find_checkpoints(log.run_dir) if log.run_dir else [])
     report = {"diagnosis": diagnosis.to_dict(), "plan": [s.to_dict() for s in plan.steps],
               "restart": plan.restart.to_dict(), "log": {"path": str(log.source), "format": log.format,
-                                                        "epochs": len(log.frame)}}
+                                                        "epochs": len(log.frame), "unit": log.unit}}
     patch = _first_step_patch(plan, args.config) if args.config else None
     if args.plot:
         from tuner.plots import plot_losses
@@ -102,9 +102,10 @@ def _first_step_patch(plan: Any, path: str) -> str | None:
 
 def print_report(report: dict[str, Any], plan: Any) -> None:
     d = report["diagnosis"]
-    onset = "" if d["onset_epoch"] is None else f", since epoch {d['onset_epoch']}"
+    unit = report["log"].get("unit", "epoch")
+    onset = "" if d["onset_epoch"] is None else f", since {unit} {d['onset_epoch']}"
     print(f"diagnosis: {d['label']} ({d['family']}{onset}, confidence {d['confidence']:.2f}) "
-          f"from {report['log']['epochs']} epochs of {report['log']['path']}")
+          f"from {report['log']['epochs']} {unit}s of {report['log']['path']}")
     if d["evidence"]:
         print("\n| signal | value | threshold | source |\n|---|---|---|---|")
         for e in d["evidence"]:
