@@ -149,7 +149,7 @@ def score(folder: Path) -> list[Call]:
         raise SystemExit(f"{folder}: no manifest.json (make the corpus first: bench/make_corpus.py)")
     calls = []
     for name, truth in sorted(json.loads(manifest_file.read_text()).items()):
-        run = read_run(log_path(folder, name))
+        run = read_run(folder / truth["log"] if "log" in truth else log_path(folder, name))
         calls.append(Call(name, truth["label"], truth.get("onset_logged", truth.get("onset")), truth.get("clear", True),
                           diagnose(run.frame, run.family)))
     return calls
