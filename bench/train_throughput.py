@@ -7,7 +7,9 @@
 `--processes` times whole commands as a user runs them: `gantune train` against the plain seed-style loop of
 bench/reference_loop.py over the same networks and data (wgan_large at the seed's 64x64 with 16 feature maps,
 batch 32, N_CRITIC 5), each with and without the allocator set-up (tuner/allocator.py), in interleaved
-rounds. An epoch is timed from outside, from one `epoch` line to the next (the first epoch is warm-up). gantune's
+rounds. An epoch is timed from outside, from one `epoch` line to the next (the first epoch is warm-up), in
+wall-clock seconds and in the process's CPU seconds (user + system, all threads, from /proc): on a machine other
+processes share, the CPU seconds are the steadier measure of the work an epoch takes. gantune's
 epoch counts its extras at their defaults: its second epoch carries the sample statistics and grid of every
 epoch, its third (the last) also a quality evaluation and a checkpoint: the quality evaluation (losses.csv's
 quality_time_s) counts for 1 in QUALITY_EVERY epochs, the rest of that epoch's surplus (the checkpoint) for 1 in
@@ -19,13 +21,15 @@ FLOPs are counted by torch.utils.flop_counter over one critic step and one gener
 and the gradient penalty's double backward), then scaled by the steps an epoch takes. On CUDA the matmul
 peak is a bf16 product (the precision the trainer's autocast uses), on the CPU a float32 one; it is the best of
 several short windows, and a model's figure is its fastest timed epoch (the median epoch beside it), so other
-processes on a shared machine lower neither the yardstick nor the figure more than the other.
+processes on a shared machine lower neither the yardstick nor the figure more than the other. On the CPU the
+table also gives both per CPU second of this process (all threads), which other processes disturb less.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import os
 import statistics
 import subprocess
@@ -53,14 +57,15 @@ QUALITY_EVERY = 5  # the config's default: gantune's last epoch's quality evalua
 CHECKPOINT_EVERY = 50  # wgan_large's seed config: the last epoch's checkpoint counts for 1 in 50
 
 
-def matmul_peak(device: torch.device, windows: int = 8) -> float:
-    """FLOP/s of a large square matmul, the best of several short windows: the yardstick the training figures are
-    a fraction of. The best window is the machine's peak even when other processes share its cores."""
+def matmul_peak(device: torch.device, windows: int = 8) -> tuple[float, float]:
+    """FLOP/s of a large square matmul: the yardstick the training figures are a fraction of. Per wall-clock second
+    the best of several short windows (the machine's peak even when other processes share its cores), and per
+    CPU second of this process over all windows."""
     n, dtype = (8192, torch.bfloat16) if device.type == "cuda" else (2048, torch.float32)
     a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
     for _ in range(3):
         a @ b
-    best, reps = 0.0, 3
+    best, reps, cpu_start = 0.0, 3, time.process_time()
     for _ in range(windows):
         _sync(device)
         start = time.perf_counter()
@@ -68,7 +73,7 @@ def matmul_peak(device: torch.device, windows: int = 8) -> float:
             a @ b
         _sync(device)
         best = max(best, 2 * n**3 * reps / (time.perf_counter() - start))
-    return best
+    return best, 2 * n**3 * reps * windows / (time.process_time() - cpu_start)
 
 
 def _sync(device: torch.device) -> None:
@@ -124,7 +129,7 @@ def measure(model: str, preset: str, device: torch.device, epochs: int, batch: i
     trainer = Trainer(cfg, data, placement(cfg, device, True))
     critic_flops, gen_flops = step_flops(trainer)
     trainer.train_epoch()  # warm-up: cudnn autotuning, allocator
-    images, flops = [], []
+    images, flops, total, cpu_start = [], [], 0, time.process_time()
     for _ in range(epochs):
         _sync(device)
         critic0, gen0, start = trainer.critic_steps, trainer.generator_steps, time.perf_counter()
@@ -134,13 +139,15 @@ def measure(model: str, preset: str, device: torch.device, epochs: int, batch: i
         critic_steps, gen_steps = trainer.critic_steps - critic0, trainer.generator_steps - gen0
         images.append(critic_steps * cfg.batch_size / elapsed)
         flops.append((critic_steps * critic_flops + gen_steps * gen_flops) / elapsed)
-    return {"images_per_s": images, "flops_per_s": flops, "image_size": cfg.image_size, "batch": cfg.batch_size,
-            "amp": trainer.place.describe()}
+        total += critic_steps * critic_flops + gen_steps * gen_flops
+    return {"images_per_s": images, "flops_per_s": flops, "flops_per_cpu_s": total / (time.process_time() - cpu_start),
+            "image_size": cfg.image_size, "batch": cfg.batch_size, "amp": trainer.place.describe()}
 
 
 @dataclass(frozen=True)
 class ProcessRun:
     epochs: tuple[float, ...]  # seconds from one `epoch` line to the next: epochs 1.. of the run
+    cpu_epochs: tuple[float, ...]  # the process's CPU seconds (user + system, all threads) over the same spans
     user_s: float  # the whole command's user CPU time
     sys_s: float  # the whole command's system CPU time
     peak_rss_mb: float  # the whole command's peak resident set
@@ -148,18 +155,29 @@ class ProcessRun:
     quality_s: float = 0.0  # gantune: losses.csv's quality_time_s of the last epoch
 
 
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a running process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_process(argv: list[str], env: dict[str, str]) -> ProcessRun:
-    stamps: list[float] = []
+    wall: list[float] = []
+    cpu: list[float] = []
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
     for line in proc.stdout:
         if line.lstrip().startswith("epoch"):
-            stamps.append(time.perf_counter())
+            wall.append(time.perf_counter())
+            cpu.append(_cpu_seconds(proc.pid))
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"exit {proc.returncode}: {' '.join(argv)}")
-    return ProcessRun(tuple(b - a for a, b in zip(stamps, stamps[1:])), usage.ru_utime, usage.ru_stime,
-                      usage.ru_maxrss / 1024)
+    return ProcessRun(_spans(wall), _spans(cpu), usage.ru_utime, usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def _spans(stamps: list[float]) -> tuple[float, ...]:
+    return tuple(b - a for a, b in zip(stamps, stamps[1:]))
 
 
 def _env(keep: bool) -> dict[str, str]:
@@ -175,8 +193,7 @@ def run_gantune(data: str, keep: bool) -> ProcessRun:
         run = run_process(argv, {**_env(keep), **({} if keep else {allocator.SWITCH: "system"})})
         with open(Path(out) / "losses.csv") as f:
             rows = list(csv.DictReader(f))
-    return ProcessRun(run.epochs, run.user_s, run.sys_s, run.peak_rss_mb, float(rows[1]["epoch_time_s"]),
-                      float(rows[-1]["quality_time_s"]))
+    return dataclasses.replace(run, steps_s=float(rows[1]["epoch_time_s"]), quality_s=float(rows[-1]["quality_time_s"]))
 
 
 def run_reference(data: str, keep: bool) -> ProcessRun:
@@ -186,12 +203,16 @@ def run_reference(data: str, keep: bool) -> ProcessRun:
     return run_process(argv, _env(keep))
 
 
-def epoch_s(name: str, run: ProcessRun) -> float:
-    """The epoch as a user sees it; gantune's with its last epoch's quality and checkpoint at their default rates."""
+def epoch_s(name: str, run: ProcessRun, cpu: bool = False) -> float:
+    """The epoch as a user sees it, in wall-clock seconds or the process's CPU seconds; gantune's with its last
+    epoch's quality evaluation and checkpoint at their default rates (the quality's CPU time taken in the same
+    proportion to its wall time as the whole last epoch's)."""
+    epochs = run.cpu_epochs if cpu else run.epochs
     if name == "reference":
-        return run.epochs[0]
-    normal, last = run.epochs
-    return normal + run.quality_s / QUALITY_EVERY + (last - normal - run.quality_s) / CHECKPOINT_EVERY
+        return epochs[0]
+    normal, last = epochs
+    quality = run.quality_s * (epochs[1] / run.epochs[1])
+    return normal + quality / QUALITY_EVERY + (last - normal - quality) / CHECKPOINT_EVERY
 
 
 def compare_processes(data: str, rounds: int) -> None:
@@ -203,20 +224,23 @@ def compare_processes(data: str, rounds: int) -> None:
             runs[(name, keep)].append(run)
             print(f"{name} {'keep' if keep else 'system'}: {run}; load {os.getloadavg()[0]:.1f}", file=sys.stderr,
                   flush=True)
-    base = statistics.median(epoch_s("reference", run) for run in runs[("reference", False)])
     print(f"data {data}; {os.cpu_count()} cores; torch {torch.__version__}; load {os.getloadavg()[0]:.1f}")
-    print("| run | allocator | s per epoch | vs reference (system) | user s | sys s | peak RSS MB | extras share |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| run | allocator | s per epoch | CPU s per epoch | vs reference (system), CPU s | user s | sys s | "
+          "peak RSS MB | extras share |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    base = statistics.median(epoch_s("reference", run, cpu=True) for run in runs[("reference", False)])
     for (name, keep), done in runs.items():
-        epochs = [epoch_s(name, run) for run in done]
+        epochs, cpus = [epoch_s(name, run) for run in done], [epoch_s(name, run, cpu=True) for run in done]
         extras = [(e - run.steps_s) / e for e, run in zip(epochs, done)] if name == "gantune" else []
-        print(f"| {name} | {'keep' if keep else 'system'} | {_span(epochs, '.1f')} | "
-              f"{_span([e / base for e in epochs], '.2f')}x | {_span([r.user_s for r in done], '.0f')} | "
+        print(f"| {name} | {'keep' if keep else 'system'} | {_span(epochs, '.1f')} | {_span(cpus, '.1f')} | "
+              f"{_span([c / base for c in cpus], '.2f')}x | {_span([r.user_s for r in done], '.0f')} | "
               f"{_span([r.sys_s for r in done], '.1f')} | {_span([r.peak_rss_mb for r in done], '.0f')} | "
               f"{_span(extras, '.0%') if extras else '-'} |")
-    pairs = zip(runs[("gantune", True)], runs[("reference", False)])  # the same round: the same load
-    ratios = ", ".join(f"{epoch_s('gantune', g) / epoch_s('reference', r):.2f}x" for g, r in pairs)
-    print(f"gantune (keep) against the reference (system), round by round: {ratios}")
+    for cpu in (False, True):
+        pairs = zip(runs[("gantune", True)], runs[("reference", False)])  # the same round: the nearest load
+        ratios = ", ".join(f"{epoch_s('gantune', g, cpu) / epoch_s('reference', r, cpu):.2f}x" for g, r in pairs)
+        print(f"gantune (keep) against the reference (system), {'CPU' if cpu else 'wall-clock'} s, round by round: "
+              f"{ratios}")
 
 
 def _span(values: list[float], fmt: str) -> str:
@@ -246,20 +270,21 @@ def main() -> None:
     allocator.restart_with_setup()  # the in-process figures under the conditions gantune trains in
     device = resolve_device(args.device)
     presets = args.presets or ("cpu,seed" if device.type == "cuda" else "cpu")
-    peak = matmul_peak(device)
+    peak, cpu_peak = matmul_peak(device)
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU x{torch.get_num_threads()} threads"
-    print(f"device: {name}; matmul peak {peak / 1e12:.3f} TFLOP/s; torch {torch.__version__}; "
-          f"load {os.getloadavg()[0]:.1f}")
-    print("| model | preset | size | batch | images/s | TFLOP/s | of peak | of peak, median epoch | precision |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"device: {name}; matmul peak {peak / 1e12:.3f} TFLOP/s ({cpu_peak / 1e12:.3f} per CPU second); "
+          f"torch {torch.__version__}; load {os.getloadavg()[0]:.1f}")
+    print("| model | preset | size | batch | images/s | TFLOP/s | of peak | of peak, median epoch | of peak, CPU s | "
+          "precision |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for model in args.models.split(","):
         for preset, batch in ((p, b) for p in presets.split(",") for b in _batches(args.batches)):
             r = measure(model, preset, device, args.epochs, batch, parse_set(args.set))
-            best = max(r["flops_per_s"])
+            best, cpu = max(r["flops_per_s"]), r["flops_per_cpu_s"] / cpu_peak if device.type == "cpu" else None
             print(f"| {model} | {preset} | {r['image_size']} | {r['batch']} | {max(r['images_per_s']):.1f} | "
                   f"{best / 1e12:.3f} | {best / peak:.1%} | {statistics.median(r['flops_per_s']) / peak:.1%} | "
-                  f"{r['amp']} |", flush=True)
-    print(f"matmul peak again: {matmul_peak(device) / 1e12:.3f} TFLOP/s; load {os.getloadavg()[0]:.1f}")
+                  f"{'-' if cpu is None else format(cpu, '.1%')} | {r['amp']} |", flush=True)
+    print(f"matmul peak again: {matmul_peak(device)[0] / 1e12:.3f} TFLOP/s; load {os.getloadavg()[0]:.1f}")
 
 if __name__ == "__main__":
     main()
