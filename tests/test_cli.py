@@ -6,9 +6,11 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from PIL import Image
 
 TINY = ["--set", "IMAGE_SIZE=16", "--set", "GEN_FEATURE_MAPS=8", "--set", "DISC_FEATURE_MAPS=8",
         "--set", "DATASET_SIZE=64", "--set", "BATCH_SIZE=32", "--set", "NUM_SAMPLES=32", "--set", "QUALITY_EVERY=0",
@@ -80,14 +82,29 @@ def test_bad_input_gets_one_clear_line_and_exit_2(args, words):
     assert_one_line_error(gantune(*args), *words)
 
 
-def test_empty_folder_and_unreadable_image_are_named(tmp_path):
-    (tmp_path / "empty").mkdir()
-    assert_one_line_error(gantune("train", "wgan_small", "--data", f"folder:{tmp_path / 'empty'}", *TINY),
-                          "empty")
-    (tmp_path / "bad").mkdir()
-    (tmp_path / "bad" / "sprite.png").write_bytes(b"not a png at all")
-    assert_one_line_error(gantune("train", "wgan_small", "--data", f"folder:{tmp_path / 'bad'}", *TINY),
-                          "sprite.png")
+def write_images(folder: Path, names: list[str]) -> None:
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (20, 20), (200, 30, 30)).save(folder / name)
+
+
+@pytest.mark.parametrize(("model", "images", "words"), [
+    ("wgan_small", [], ["no images", "data"]),
+    ("wgan_small", ["one.png"], ["1 image;", "at least 10"]),
+    ("wgan_small", [f"{i}.png" for i in range(9)], ["9 images;", "at least 10"]),
+    ("wgan_small", ["sprite.png", "broken.png"], ["cannot read image", "broken.png"]),
+    ("cgan", [f"{i}.png" for i in range(12)], ["cgan is conditional", "no classes"]),
+    ("cgan", [f"red/{i}.png" for i in range(12)], ["at least 2 classes", "has 1"]),
+])
+def test_an_unusable_image_folder_is_refused_before_a_run_directory_is_made(tmp_path, model, images, words):
+    (tmp_path / "data").mkdir()
+    write_images(tmp_path / "data", images)
+    if "broken.png" in images:
+        (tmp_path / "data" / "broken.png").write_bytes(b"not a png at all")
+    command = ("train", model, "--data", "folder:data", *TINY, "--out", "runs/mine")
+    for _ in range(2):  # the same command again: nothing half-written blocks it ("already holds a run")
+        assert_one_line_error(gantune(*command), *words)
+        assert not (tmp_path / "runs").exists()
 
 
 def test_corrupt_checkpoint_and_existing_run_are_refused_and_nothing_is_lost(tmp_path):

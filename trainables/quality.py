@@ -37,6 +37,7 @@ from trainables.features import INPUT_SIZE, RandomEmbedding, TrainedClassifier, 
 from trainables.vocabulary import QUALITY_METRICS
 
 NEAREST_K = 5  # PRDC's k (the paper's default)
+MIN_SAMPLES = 2 * NEAREST_K  # the fewest real samples whose neighbourhoods the metrics can build
 KID_SUBSETS = 10
 KID_SUBSET_SIZE = 500  # or fewer when fewer samples exist
 REAL_MAX = 2000  # real images (points) in the reference
@@ -103,10 +104,18 @@ def _points_reference(data: Dataset, real: torch.Tensor, device: torch.device) -
                             points.mode_std(data.name), None, math.nan, math.nan, POINT_SAMPLES)
 
 
-def _real_subset(data: Dataset, seed: int) -> torch.Tensor:
+def check_size(data: Dataset) -> None:
+    """Refuse data too small to score (and so to train on), before a run starts rather than at its first score."""
     n = len(data.tensor)
-    if n < 2 * NEAREST_K:
-        raise DataError(f"dataset {data.name!r} has {n} samples; quality metrics need at least {2 * NEAREST_K}")
+    if n < MIN_SAMPLES:
+        what = ("image" if data.kind == "image" else "sample") + ("" if n == 1 else "s")
+        raise DataError(f"dataset {data.name!r} has {n} {what}; at least {MIN_SAMPLES} are needed (the quality "
+                        f"metrics compare each with its {NEAREST_K} nearest neighbours)")
+
+
+def _real_subset(data: Dataset, seed: int) -> torch.Tensor:
+    check_size(data)
+    n = len(data.tensor)
     pick = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:REAL_MAX]
     return data.tensor[pick]
 

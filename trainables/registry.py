@@ -63,6 +63,8 @@ class ModelSpec:
         if labels is None:
             raise ConfigError(f"{self.name} is conditional and needs labelled data (sprites, digits, or "
                               f"folder:PATH with one subfolder per class); {cfg.data!r} has no classes")
+        if labels < 2:
+            raise ConfigError(f"{self.name} is conditional and needs at least 2 classes; {cfg.data!r} has {labels}")
         if cfg.num_classes not in (None, labels):
             raise ConfigError(f"NUM_CLASSES {cfg.num_classes} does not match the {labels} classes of {cfg.data!r}")
         return cfg.replace(num_classes=labels)

@@ -20,7 +20,7 @@ from trainables.data import load_dataset
 from trainables.device import placement
 from trainables.errors import CheckpointError, ConfigError
 from trainables.images import grid_array, save_png, scatter_array
-from trainables.quality import copies_training
+from trainables.quality import check_size, copies_training
 from trainables.registry import get_model
 from trainables.trainer import Trainer
 from trainables.vocabulary import COLUMNS
@@ -114,18 +114,26 @@ def resumed_config(state: dict, overrides: dict) -> GanConfig:
 
 
 def make_trainer(cfg: GanConfig, device: torch.device) -> Trainer:
-    """A fresh trainer on the config's dataset, checking that the model trains on that kind of data."""
+    """A fresh trainer on the config's dataset, checking the data before anything trains or is written: the
+    kind the model trains on and enough samples here, the classes and image side in the model's `prepare`."""
     data = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.seed, cfg.dataset_size)
     kind = get_model(cfg.model).data_kind
     if data.kind != kind:
         raise ConfigError(f"model {cfg.model} trains on {kind} data, but dataset {cfg.data!r} holds {data.kind}")
+    check_size(data)
     return Trainer(cfg, data, placement(cfg, device, data.kind == "image"))
 
 
 def train(cfg: GanConfig, out_dir: Path, device: torch.device, resume: dict | None = None,
           on_epoch: EpochCallback | None = None) -> Trainer:
     """Train until cfg.num_epochs, writing the run directory; returns the trainer at the end."""
-    trainer = make_trainer(cfg, device)
+    return train_from(make_trainer(cfg, device), out_dir, resume, on_epoch)
+
+
+def train_from(trainer: Trainer, out_dir: Path, resume: dict | None = None,
+               on_epoch: EpochCallback | None = None) -> Trainer:
+    """`train` with the trainer made (and so its data checked) by the caller; the run directory is made here."""
+    cfg = trainer.cfg
     paths = RunPaths(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if resume is not None:

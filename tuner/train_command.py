@@ -96,14 +96,15 @@ def _out_dir(args: argparse.Namespace, cfg: GanConfig) -> Path:
 
 
 def _train(cfg: GanConfig, args: argparse.Namespace, device: Any, preset: str, resume: dict | None) -> int:
-    from trainables.run import train
+    from trainables.run import make_trainer, train_from
 
     out = _out_dir(args, cfg)
+    trainer = make_trainer(cfg, device)  # checks the data: a refused set leaves no run directory behind
     start = f", resuming after epoch {int(resume['epoch']) - 1}" if resume else ""
     print(f"gantune train {cfg.model}: preset {preset}, data {cfg.data}, device {device.type}, "
           f"{cfg.num_epochs} epochs{start} -> {out}")
     started = time.perf_counter()
-    trainer = train(cfg, out, device, resume, None if args.quiet else _progress(cfg))
+    trainer = train_from(trainer, out, resume, None if args.quiet else _progress(cfg))
     print(f"done: {trainer.epoch} epochs in {time.perf_counter() - started:.1f}s ({trainer.place.describe()}); "
           f"losses {out / 'losses.csv'}")
     return 0
