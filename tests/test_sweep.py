@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from PIL import Image
 
 from tuner.cli import main
 
@@ -335,11 +336,14 @@ def _all_pids() -> list[int]:
     (["toy2d", "--enqueue", '{"lambda_gp": 0.0}'], ("lambda_gp=0.0 is outside its range",)),
     (["toy2d", "--enqueue", '{"beta1": 0.5}'], ("'beta1' is not searched",)),
     (["wgan_small", "--data", "folder:nope"], ("image folder not found",)),
+    (["wgan_small", "--data", "folder:one"], ("has 1 image", "at least 10")),
     (["toy2d", "--data", "sprites"], ("trains on points data",)),
 ])
 def test_bad_sweep_input_gets_one_line_and_exit_2(tmp_path, capsys, args, words):
     (tmp_path / "bad.json").write_text(json.dumps({"BETA1": [0.0, 0.5]}))
     (tmp_path / "broken.yaml").write_text("LAMBDA_GP: [1, 2\n")
+    (tmp_path / "one").mkdir()
+    Image.new("RGB", (20, 20)).save(tmp_path / "one" / "only.png")
     assert main(["sweep", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and all(w in err[0] for w in words), err

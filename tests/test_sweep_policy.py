@@ -88,8 +88,8 @@ def test_a_relative_image_folder_is_made_absolute_for_the_trials(tmp_path, monke
     from tuner.targets import checked_data
 
     (tmp_path / "imgs").mkdir()
-    for i in range(4):
-        Image.new("RGB", (20, 20), (60 * i, 0, 0)).save(tmp_path / "imgs" / f"{i}.png")
+    for i in range(10):  # the fewest a data set may have
+        Image.new("RGB", (20, 20), (25 * i, 0, 0)).save(tmp_path / "imgs" / f"{i}.png")
     monkeypatch.chdir(tmp_path)
     cfg = checked_data(GanConfig(model="wgan_small", data="folder:imgs", image_size=16))
     assert cfg.data == f"folder:{tmp_path / 'imgs'}"  # trials run in their own working directories

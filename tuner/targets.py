@@ -238,9 +238,10 @@ class CommandTarget:
 
 
 def checked_data(cfg: GanConfig) -> GanConfig:
-    """The dataset loaded once here: a bad spec or folder is one line now, not an error in every trial; and a
-    relative folder made absolute, since trials run in their own working directories."""
+    """The dataset loaded once here: a bad spec or folder (or one too small to score) is one line now, not an
+    error in every trial; and a relative folder made absolute, since trials run in their own working directories."""
     from trainables.data import folder, load_dataset
+    from trainables.quality import check_size
 
     if cfg.data.startswith(folder.PREFIX):
         path = Path(cfg.data[len(folder.PREFIX):]).expanduser().resolve()
@@ -249,4 +250,5 @@ def checked_data(cfg: GanConfig) -> GanConfig:
     kind = get_model(cfg.model).data_kind
     if data.kind != kind:
         raise ConfigError(f"model {cfg.model} trains on {kind} data, but dataset {cfg.data!r} holds {data.kind}")
+    check_size(data)
     return cfg
