@@ -166,6 +166,19 @@ def test_bad_ui_and_report_input_gets_one_clear_line(tmp_path, capsys):
     assert len(err) == 3 and "no MLflow store" in err[0] and "no MLflow store" in err[1] and ".html" in err[2]
 
 
+def test_ui_on_a_port_already_taken_says_so_in_one_line(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    MlflowClient(uri).search_experiments()  # a real store, created
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "tuner.cli", "ui", "--port", str(port), "--tracking-uri", uri],
+                                capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and not result.stdout, result.stdout + result.stderr
+    assert result.stderr.strip() == f"gantune: error: port {port} on 127.0.0.1 is in use: choose another with --port"
+
+
 def test_ui_stops_its_server_on_sigterm(small_sweep):
     port = free_port()
     ui = subprocess.Popen([sys.executable, "-m", "tuner.cli", "ui", "--port", str(port), "--tracking-uri",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"no MLflow store at {db}: run `gantune sweep` here first, or give --tracking-uri")
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port must be 1-65535, got {args.port}")
+    _check_free(args.host, args.port)
     artifacts = (db.parent / DEFAULT_ARTIFACTS).resolve()
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--default-artifact-root",
                artifacts.as_uri(), "--host", args.host, "--port", str(args.port), "--workers", "1"]
@@ -48,6 +51,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: binding {args.host}: anyone who can reach this machine on port {args.port} can read and "
               f"change these runs (MLflow's UI has no login)", file=sys.stderr)
     return _serve(command, url, db)
+
+
+def _check_free(host: str, port: int) -> None:
+    """One line now when the port is taken, instead of the server's start-up and shutdown chatter."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as err:
+        raise ConfigError(f"--host {host} cannot be resolved ({err.strerror})") from None
+    with socket.socket(family, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is no owner
+        try:
+            probe.bind(address)
+        except OSError as err:
+            why = "is in use" if err.errno == errno.EADDRINUSE else f"cannot be bound ({err.strerror})"
+            raise ConfigError(f"port {port} on {host} {why}: choose another with --port") from None
 
 
 def _interrupt(signum: int, frame: object) -> None:
