@@ -288,3 +288,27 @@ def test_a_wgan_log_of_the_w_estimate_only_reads_its_critic_loss_from_it(tmp_pat
 def test_a_log_numbered_by_iteration_says_so(tmp_path):
     assert read_run(write(tmp_path / "i.csv", "iteration,d_loss,g_loss\n0,1,1\n1,2,2\n")).unit == "iteration"
     assert read_run(write(tmp_path / "e.csv", "epoch,step,d_loss,g_loss\n0,0,1,1\n1,9,2,2\n")).unit == "epoch"
+
+
+@pytest.mark.parametrize(("line", "d_acc"), [
+    ("{e} [D loss: 0.6{e}, acc.: 5{e}%] [G loss: 0.7{e}]", [0.50, 0.51, 0.52]),  # Keras-GAN's DCGAN: a percent
+    ("{e} [D loss: 0.6{e}, acc.: 5{e}.00%, op_acc: 12.50%] [G loss: 0.7{e}]", [0.50, 0.51, 0.52]),  # its ACGAN
+    ("{e} [D loss: 0.6{e}, acc: 0.5{e}] [G loss: 0.7{e}]", [0.50, 0.51, 0.52]),  # a fraction
+    ("{e} [D loss: 0.6{e}0000] [G loss: 0.7{e}0000]", None),  # its WGAN: no accuracy
+])
+def test_keras_gan_print_lines(tmp_path, line, d_acc):
+    text = "Using TensorFlow backend.\n" + "".join(line.format(e=e) + "\n" for e in range(3))
+    log = read_run(write(tmp_path / "keras.log", text))
+    assert log.format == "printed" and log.frame["epoch"].tolist() == [0, 1, 2]
+    assert log.frame["d_loss"].tolist() == pytest.approx([0.60, 0.61, 0.62])
+    assert log.frame["g_loss"].tolist() == pytest.approx([0.70, 0.71, 0.72])
+    if d_acc is None:
+        assert "d_acc" not in log.frame
+    else:
+        assert log.frame["d_acc"].tolist() == pytest.approx(d_acc)
+
+
+@pytest.mark.parametrize("comments", ["# lr 2e-4, batch 64\n", "# lr 2e-4\n\n# seed 3\n"])
+def test_a_csv_that_starts_with_comment_lines(tmp_path, comments):
+    log = read_run(write(tmp_path / "losses.csv", comments + "epoch,d_loss,g_loss\n0,0.7,0.7\n1,0.6,0.8\n"))
+    assert log.frame["epoch"].tolist() == [0, 1] and log.frame["d_loss"].tolist() == [0.7, 0.6]
