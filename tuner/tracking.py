@@ -63,8 +63,13 @@ def store_lock(uri: str) -> Iterator[None]:
     import fcntl
 
     db = Path(uri.removeprefix("sqlite:///"))
-    with open(db.with_name(f".{db.name}.lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes, even if this process dies
+    try:
+        handle = db.with_name(f".{db.name}.lock").open("a")
+    except OSError:  # a read-only folder: no store is created or migrated there, so none can race
+        handle = None
+    with handle or contextlib.nullcontext():
+        if handle is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes, even if this process dies
         yield
 
 
