@@ -337,6 +337,7 @@ def _all_pids() -> list[int]:
     (["toy2d", "--enqueue", '{"beta1": 0.5}'], ("'beta1' is not searched",)),
     (["wgan_small", "--data", "folder:nope"], ("image folder not found",)),
     (["wgan_small", "--data", "folder:one"], ("has 1 image", "at least 10")),
+    (["cgan", "--data", "folder:flat"], ("cgan is conditional", "no classes")),
     (["toy2d", "--data", "sprites"], ("trains on points data",)),
 ])
 def test_bad_sweep_input_gets_one_line_and_exit_2(tmp_path, capsys, args, words):
@@ -344,6 +345,9 @@ def test_bad_sweep_input_gets_one_line_and_exit_2(tmp_path, capsys, args, words)
     (tmp_path / "broken.yaml").write_text("LAMBDA_GP: [1, 2\n")
     (tmp_path / "one").mkdir()
     Image.new("RGB", (20, 20)).save(tmp_path / "one" / "only.png")
+    (tmp_path / "flat").mkdir()
+    for i in range(10):
+        Image.new("RGB", (20, 20), (20 * i, 0, 0)).save(tmp_path / "flat" / f"{i}.png")
     assert main(["sweep", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and all(w in err[0] for w in words), err

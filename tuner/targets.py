@@ -238,8 +238,9 @@ class CommandTarget:
 
 
 def checked_data(cfg: GanConfig) -> GanConfig:
-    """The dataset loaded once here: a bad spec or folder (or one too small to score) is one line now, not an
-    error in every trial; and a relative folder made absolute, since trials run in their own working directories."""
+    """The dataset loaded once here: a bad spec or folder (too small to score, or without the classes or image side
+    the model needs) is one line now, not an error in every trial; and a relative folder made absolute, since
+    trials run in their own working directories."""
     from trainables.data import folder, load_dataset
     from trainables.quality import check_size
 
@@ -251,4 +252,5 @@ def checked_data(cfg: GanConfig) -> GanConfig:
     if data.kind != kind:
         raise ConfigError(f"model {cfg.model} trains on {kind} data, but dataset {cfg.data!r} holds {data.kind}")
     check_size(data)
+    get_model(cfg.model).prepare(cfg, data.num_modes)  # the classes and image side every trial would refuse
     return cfg
