@@ -137,6 +137,43 @@ def test_the_ui_lists_trials_with_tags_and_params_and_compares_two(tmp_path, sma
         socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=2).close()
 
 
+def test_the_printed_link_opens_on_the_sweeps_trials_with_the_columns_that_matter(tmp_path, small_sweep, ui):
+
+    _, _, _, runs = small_sweep
+    server, url = ui
+    links = dict(server.stdout.readline().strip().split(": ", 1) for _ in range(2))
+    assert list(links) == ["sweep uisweep's trials by quality", "its best 2 compared"], links
+    trials = {r.info.run_name: r for r in runs.values() if "gantune.trial_id" in r.data.tags}
+    by_quality = sorted((r for r in trials.values() if "quality" in r.data.metrics),
+                        key=lambda r: -r.data.metrics["quality"])
+    driver = browser(tmp_path / "chrome")
+    driver.set_window_size(2400, 1000)  # MLflow's Assistant opens on a first visit and takes a third of the width
+    try:
+        driver.get(links["sweep uisweep's trials by quality"])
+        text = wait_for_text(driver, *trials, "quality", "gantune.status", "gantune.diagnosis",
+                             "gantune.stop_reason", "LEARNING_RATE_G", "LAMBDA_GP")
+        shoot(driver, tmp_path / "screens", "landing.png")
+        assert "diverged at epoch 0" in text and "ran all 6 epochs" in text  # the stop reasons
+        assert "Model registry" in text and "Playground" not in text  # MLflow's model-training side bar, not GenAI's
+        # flat: every trial a row of its own, no sweep parent row to expand; the best quality first
+        assert "\nuisweep\n" not in text and f"{len(trials)} matching runs" in text
+        assert text.index(by_quality[0].info.run_name) < text.index(by_quality[1].info.run_name)
+
+        driver.get(links["its best 2 compared"])
+        wait_for_text(driver, by_quality[0].info.run_name, by_quality[1].info.run_name, "LEARNING_RATE_G")
+        shoot(driver, tmp_path / "screens", "landing_compare.png")
+    finally:
+        driver.quit()
+
+
+def test_ui_names_the_sweeps_there_are_when_asked_for_another(small_sweep, capsys):
+    from tuner.cli import main
+
+    assert main(["ui", "--tracking-uri", small_sweep[1], "--sweep", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "--sweep nope: no such sweep" in err and err.strip().endswith("its sweeps: uisweep")
+
+
 def test_the_html_report_opens_from_disk_with_its_images(tmp_path, small_sweep):
     from tuner.cli import main
 

@@ -25,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tracking-uri", help="the store (default: sqlite:///mlflow.db here, or MLFLOW_TRACKING_URI)")
     p.add_argument("--port", type=int, default=5000, help="port (default 5000)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--sweep", help="the sweep whose trials the printed link opens on (default: the newest)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,7 +51,14 @@ def run(args: argparse.Namespace) -> int:
     if args.host not in LOCAL_HOSTS:
         print(f"warning: binding {args.host}: anyone who can reach this machine on port {args.port} can read and "
               f"change these runs (MLflow's UI has no login)", file=sys.stderr)
-    return _serve(command, url, db)
+    return _serve(command, url, db, _landing(uri, url, args.sweep))
+
+
+def _landing(uri: str, url: str, sweep: str | None) -> list[tuple[str, str]]:
+    from tuner.tracking import Store
+    from tuner.ui_landing import landing
+
+    return landing(Store(uri, "gantune"), url, sweep)
 
 
 def _check_free(host: str, port: int) -> None:
@@ -72,7 +80,7 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _serve(command: list[str], url: str, db: Path) -> int:
+def _serve(command: list[str], url: str, db: Path, links: list[tuple[str, str]]) -> int:
     # `kill` (SIGTERM) or a closed terminal (SIGHUP) stops the server as Ctrl-C does, instead of orphaning it; and
     # Ctrl-C (SIGINT) itself even when started from a background job, which inherits SIGINT ignored
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -87,6 +95,7 @@ def _serve(command: list[str], url: str, db: Path) -> int:
             lines = [ln for ln in log.read().splitlines() if ln.strip()] or ["no answer"]
             raise ConfigError(f"the MLflow UI did not start on {url}: {lines[-1][:200]}")
         print(f"MLflow UI for {db} at {url}  (Ctrl-C stops it)", flush=True)
+        print("\n".join(f"  {what}: {link}" for what, link in links), flush=True)
         server.wait()
         return 0
     except KeyboardInterrupt:
