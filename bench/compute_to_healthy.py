@@ -69,13 +69,13 @@ def method_autofix(broken, seed: int, epochs: int, root: Path, store) -> dict:
 def method_sweep(broken, seed: int, epochs: int, root: Path, store) -> dict:
     from search_spaces.spaces import model_space
     from tuner.stopping import beats
-    from tuner.sweep import SweepSettings, run_sweep
+    from tuner.sweep import Seek, SweepSettings, run_sweep
     from tuner.targets import ModelTarget
 
     base = {**broken.config, "num_epochs": epochs}
     settings = SweepSettings(target=ModelTarget("wgan_large"), base=base, space=model_space("wgan_large"),
                              name=f"b_seed{seed}", trials=MAX_SWEEP_TRIALS, concurrency=1, cpus_per_trial=2.0,
-                             seed=seed, storage=root, stopper=False, asha=True, goal=broken.quality, seek=True)
+                             seed=seed, storage=root, stopper=False, asha=True, seek=Seek(broken.quality))
     summary = run_sweep(settings, store)
     ordered = sorted(summary.trials, key=lambda t: t.name)
     spent, fixed = 0, False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
@@ -13,7 +14,7 @@ from trainables.registry import get_model, preset_overrides
 from tuner.diagnosis import Diagnosis
 from tuner.external import proxy, run_quality
 from tuner.prescription import prescribe
-from tuner.ray_hooks import CollapseStopper
+from tuner.ray_hooks import CollapseStopper, Persisted, SeekStopper
 from tuner.stage_search import stage_search
 from tuner.stopping import StopPolicy, beats, fixes, outcome, stop_decision
 
@@ -73,12 +74,12 @@ def test_the_broken_runs_label_stops_a_trial_without_a_sample_signal():
 
 def test_the_search_ends_at_the_first_fix_or_when_the_stage_gives_up():
     policy = StopPolicy(10, confirmed=("generator_dominant",), asha=False)
-    seeker = CollapseStopper(policy, goal=-4.8, give_up_after=2, seek=True)
+    seeker = SeekStopper(CollapseStopper(policy), policy, goal=-4.8, give_up_after=2)
     assert not seeker("a", report(5, "healthy", -1.0)) and not seeker.stop_all()  # not at its last epoch yet
     assert not seeker("a", report(9, "healthy", -5.0)) and not seeker.stop_all()  # healthy, not better
     seeker("b", report(9, "healthy", -1.0))
     assert seeker.stop_all()
-    quitter = CollapseStopper(policy, goal=-4.8, give_up_after=2, seek=True)
+    quitter = SeekStopper(CollapseStopper(policy), policy, goal=-4.8, give_up_after=2)
     assert quitter("a", report(9, "generator_dominant", -3.0, streak=4)) and not quitter.stop_all()
     assert quitter("b", report(9, "generator_dominant", -3.0, streak=4)) and quitter.stop_all()
     cut = outcome(report(4, "healthy", -1.0), policy)
@@ -164,3 +165,13 @@ def test_a_points_models_plan_never_switches_to_an_image_model():
     image = GanConfig(**get_model("wgan_small").defaults).to_dict()
     plan = prescribe(Diagnosis("unstable", "wgan", 0, 0.8, (), 30), image)
     assert [s.new for s in plan.steps if s.parameter == "MODEL"] == ["wgan_large"]
+
+
+def test_the_stoppers_state_is_kept_in_the_sweeps_folder_and_taken_up_on_resume(tmp_path):
+    policy = StopPolicy(10, confirmed=("generator_dominant",), asha=False)
+    first = Persisted(SeekStopper(CollapseStopper(policy), policy, goal=-4.8, give_up_after=2), tmp_path / "s.json")
+    assert first("a", report(9, "generator_dominant", -3.0, streak=4)) and not first.stop_all()
+    resumed = Persisted(SeekStopper(CollapseStopper(policy), policy, goal=-4.8, give_up_after=2), tmp_path / "s.json")
+    assert resumed.inner.state_dict()["inner"] == {"collapsed": []}  # read on first use, as Ray restores it
+    assert resumed("b", report(9, "generator_dominant", -3.0, streak=4)) and resumed.stop_all()  # a's counted
+    assert json.loads((tmp_path / "s.json").read_text()) == {"done": True, "inner": {"collapsed": ["a", "b"]}}

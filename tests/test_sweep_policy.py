@@ -119,3 +119,26 @@ def test_a_healthy_equal_rate_run_with_drifting_g_loss_is_never_stopped():
         result = report.add({k: float(v) for k, v in row.items()}, "wgan")
         assert stop_decision(result, policy) is None, (row["epoch"], result["diagnosis"])
     assert outcome(result, policy).status == "healthy"
+
+
+def test_the_honest_searcher_tells_optuna_each_trials_fate_through_rays_private_attributes():
+    """HonestOptunaSearch reads OptunaSearch's `_ot_trials`, `_completed_trials` and `_ot_study` (Ray has no
+    public hook for a trial's final state): this fails loudly on a Ray whose OptunaSearch renames them."""
+    from optuna.samplers import TPESampler
+    from optuna.trial import TrialState
+
+    from search_spaces.spaces import DefineByRun, log_float
+    from tuner.ray_hooks import HonestOptunaSearch
+
+    searcher = HonestOptunaSearch(space=DefineByRun({"learning_rate_d": log_float(1e-5, 1e-3)}), metric="quality",
+                                  mode="max", sampler=TPESampler(seed=0), policy=StopPolicy(10, asha=False))
+    for trial_id in ("done", "collapsed"):
+        assert searcher.suggest(trial_id) is not None
+    assert set(searcher._ot_trials) == {"done", "collapsed"} and not searcher._completed_trials
+    searcher.on_trial_complete("done", {"epoch": 9, "training_iteration": 10, "quality": 0.5,
+                                        "diagnosis": "healthy", "diagnosis_evidence": "[]"})
+    searcher.on_trial_complete("collapsed", {"epoch": 0, "training_iteration": 1, "quality": 0.1,
+                                             "diagnosis": "diverged", "diagnosis_evidence": "[]"})
+    states = {t.user_attrs["status"]: t.state for t in searcher.study().trials}
+    assert states == {"healthy": TrialState.COMPLETE, "diverged": TrialState.FAIL}
+    assert searcher._completed_trials == {"done", "collapsed"}

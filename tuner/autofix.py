@@ -26,7 +26,7 @@ from tuner.external import BrokenTrainerError
 from tuner.prescription import Plan, prescribe
 from tuner.stage_search import StageSearch, stage_search
 from tuner.stopping import STOP_LABELS, beats
-from tuner.sweep import Summary, SweepSettings, TrialOutcome, run_sweep
+from tuner.sweep import Seek, Summary, SweepSettings, TrialOutcome, run_sweep
 from tuner.targets import StageStart, Target
 from tuner.tracking import Store, dumps
 
@@ -217,8 +217,8 @@ def _sweep_settings(broken: Broken, settings: FixSettings, search: StageSearch, 
         name=f"{settings.name}-stage{search.stage}", trials=trials, concurrency=settings.concurrency,
         cpus_per_trial=settings.cpus_per_trial, gpus_per_trial=settings.gpus_per_trial,
         seed=settings.seed + search.stage, storage=settings.path, experiment=settings.experiment,
-        command=settings.command, preset=f"autofix stage {search.stage}", parent_run=parent, goal=broken.quality,
-        seek=True, give_up_after=settings.give_up_after, asha=False,
+        command=settings.command, preset=f"autofix stage {search.stage}", parent_run=parent,
+        seek=Seek(broken.quality, settings.give_up_after), asha=False,
         confirmed=(label,) if label in STOP_LABELS else (), kind="autofix-stage"), why
 
 

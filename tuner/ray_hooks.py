@@ -8,7 +8,9 @@ their last intermediate value, which is what they are), and only a trial that ra
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from optuna.trial import TrialState
@@ -21,28 +23,84 @@ log = logging.getLogger(__name__)
 
 
 class CollapseStopper(Stopper):
-    """Stops a trial the moment `stop_decision` calls it diverged or collapsed. For autofix it also ends the whole
-    search: once a trial `fixes` the run (`goal`: the broken run's quality), or once `give_up_after` trials have
-    collapsed again (the stage's remedy does not work: escalate)."""
+    """Stops a trial the moment `stop_decision` calls it diverged or collapsed, and remembers which it stopped."""
 
-    def __init__(self, policy: StopPolicy, goal: float | None = None, give_up_after: int | None = None,
-                 seek: bool = False, collapse: bool = True) -> None:
-        self.policy, self.goal, self.give_up_after, self.seek = policy, goal, give_up_after, seek
-        self.collapse = collapse  # False: never stop a trial, only end the search (a plain sweep that seeks)
+    def __init__(self, policy: StopPolicy) -> None:
+        self.policy = policy
         self.collapsed: set[str] = set()
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        stop = stop_decision(result, self.policy) is not None
+        if stop:
+            self.collapsed.add(trial_id)
+        return stop
+
+    def stop_all(self) -> bool:
+        return False
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"collapsed": sorted(self.collapsed)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.collapsed = set(state.get("collapsed", ()))
+
+
+class SeekStopper(Stopper):
+    """Wraps a collapse stopper (or none, which stops no trial) for autofix: the whole search also ends once a
+    trial `fixes` the run (healthy at its end, beating `goal`: the broken run's quality), or once `give_up_after`
+    trials were stopped as collapsed again (the stage's remedy does not work: escalate)."""
+
+    def __init__(self, inner: CollapseStopper | None, policy: StopPolicy, goal: float | None,
+                 give_up_after: int | None = None) -> None:
+        self.inner, self.policy, self.goal, self.give_up_after = inner, policy, goal, give_up_after
         self.done = False
 
     def __call__(self, trial_id: str, result: dict) -> bool:
-        stop = self.collapse and stop_decision(result, self.policy) is not None
+        stop = bool(self.inner and self.inner(trial_id, result))
         if stop:
-            self.collapsed.add(trial_id)
-            self.done |= self.give_up_after is not None and len(self.collapsed) >= self.give_up_after
-        elif self.seek and fixes(result, self.policy, self.goal):
+            self.done |= self.give_up_after is not None and len(self.inner.collapsed) >= self.give_up_after
+        elif fixes(result, self.policy, self.goal):
             self.done = True
         return stop
 
     def stop_all(self) -> bool:
         return self.done
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"done": self.done, "inner": self.inner.state_dict() if self.inner else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.done = bool(state.get("done", False))
+        if self.inner and state.get("inner"):
+            self.inner.load_state_dict(state["inner"])
+
+
+class Persisted(Stopper):
+    """Wraps a stopper with state: its state_dict is kept in `path` (the sweep's folder), so a resumed sweep's
+    stopper (Ray unpickles the one the sweep started with) takes up where the interrupted one was."""
+
+    def __init__(self, inner: CollapseStopper | SeekStopper, path: Path) -> None:
+        self.inner, self.path = inner, path
+        self.loaded = False
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        self._load()
+        before = self.inner.state_dict()
+        stop = self.inner(trial_id, result)
+        state = self.inner.state_dict()
+        if state != before:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps(state) + "\n")
+        return stop
+
+    def stop_all(self) -> bool:
+        self._load()
+        return self.inner.stop_all()
+
+    def _load(self) -> None:
+        if not self.loaded and self.path.is_file():
+            self.inner.load_state_dict(json.loads(self.path.read_text()))
+        self.loaded = True
 
 
 class EndWhenBroken(Stopper):

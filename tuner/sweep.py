@@ -20,6 +20,16 @@ from tuner.targets import Target
 from tuner.tracking import Store, dumps
 
 METRIC, MODE = "quality", "max"
+STOPPER_STATE = "stopper.json"  # the collapse stopper's state, beside Ray's experiment state
+
+
+@dataclasses.dataclass(frozen=True)
+class Seek:
+    """How autofix ends a stage's search: at the first trial that fixes the run, or after `give_up_after` trials
+    collapsed again."""
+
+    goal: float | None  # the broken run's quality, which a fix must beat (None or NaN: any healthy trial)
+    give_up_after: int | None = None  # None: never give up
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,13 +52,9 @@ class SweepSettings:
     progress_every: float = 20.0
     command: str = ""
     preset: str = ""
-    # autofix: the run it nests under, the goal that ends the search, when to give up, the broken run's label
-    # (stopped without a sample signal), a checkpoint every trial starts from, the user's trainer
-    parent_run: str | None = None
-    goal: float | None = None
-    seek: bool = False  # end the whole search once a trial is healthy and beats `goal`
-    give_up_after: int | None = None
-    confirmed: tuple[str, ...] = ()
+    parent_run: str | None = None  # the MLflow run this sweep nests under (an autofix stage's)
+    seek: Seek | None = None  # end the whole search at the first fix (autofix); None: run every trial
+    confirmed: tuple[str, ...] = ()  # labels stopped without a sample signal (the broken run's, in autofix)
     kind: str = "sweep"
 
     @property
@@ -118,13 +124,23 @@ def config_of(settings: SweepSettings, values: Mapping[str, Any]) -> Any:
     return settings.target.config(settings.base, values)
 
 
+def _stopper(settings: SweepSettings) -> Any:
+    """The collapse stopper (unless off), wrapped for autofix's seek, its state kept in the sweep's folder."""
+    from tuner.ray_hooks import CollapseStopper, Persisted, SeekStopper
+
+    stopper = CollapseStopper(settings.policy) if settings.stopper else None
+    if settings.seek is not None:
+        stopper = SeekStopper(stopper, settings.policy, settings.seek.goal, settings.seek.give_up_after)
+    return Persisted(stopper, settings.path / STOPPER_STATE) if stopper else None
+
+
 def _tuner(settings: SweepSettings, callbacks: list, broken: Any):
     from optuna.samplers import TPESampler
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     from search_spaces.spaces import DefineByRun
-    from tuner.ray_hooks import CollapseStopper, EndWhenBroken, HonestOptunaSearch
+    from tuner.ray_hooks import EndWhenBroken, HonestOptunaSearch
     from tuner.sweep_callbacks import trial_dirname
 
     policy = settings.policy
@@ -138,8 +154,7 @@ def _tuner(settings: SweepSettings, callbacks: list, broken: Any):
                  if settings.asha else FIFOScheduler())
     run_config = tune.RunConfig(
         name=settings.name, storage_path=str(settings.storage.resolve()), callbacks=callbacks, verbose=0,
-        stop=EndWhenBroken(CollapseStopper(policy, settings.goal, settings.give_up_after, settings.seek,
-                                           settings.stopper) if settings.stopper or settings.seek else None, broken),
+        stop=EndWhenBroken(_stopper(settings), broken),
         failure_config=tune.FailureConfig(max_failures=settings.target.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2))
     tune_config = tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=settings.trials,
