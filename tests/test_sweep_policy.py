@@ -142,3 +142,13 @@ def test_the_honest_searcher_tells_optuna_each_trials_fate_through_rays_private_
     states = {t.user_attrs["status"]: t.state for t in searcher.study().trials}
     assert states == {"healthy": TrialState.COMPLETE, "diverged": TrialState.FAIL}
     assert searcher._completed_trials == {"done", "collapsed"}
+
+
+def test_the_drivers_trial_config_is_the_one_the_trial_trains():
+    # MLflow's params come from the driver's copy of a trial's config: a conditional model's NUM_CLASSES is the
+    # data's, as in the trial's own config.json, not the seed config's None
+    from search_spaces.spaces import model_space
+    from tuner.targets import ModelTarget, checked_data
+
+    base = checked_data(GanConfig(model="cgan", image_size=32, dataset_size=96)).fields()
+    assert ModelTarget("cgan").config(base, seed_point(model_space("cgan"), base)).num_classes == 48

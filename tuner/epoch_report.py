@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from trainables.vocabulary import WGAN
 from tuner.diagnosis import diagnose
 
 QUALITY_FLOOR = -100.0  # the objective before the first measurement: below any measured quality (-log10(1+KID)/10)
@@ -30,7 +31,7 @@ class Report:
     def state(self) -> dict[str, Any]:
         return {"history": self.history, "streak": self.streak, "label": self.label, "quality": self.quality}
 
-    def add(self, row: dict[str, float], family: str = "wgan", objective: float | None = None) -> dict[str, Any]:
+    def add(self, row: dict[str, float], family: str = WGAN, objective: float | None = None) -> dict[str, Any]:
         """`objective`: the quality to carry when the row has none of its own (a user's log scored by a loss
         proxy); it is reported, but the diagnosis never sees it as a sample measurement."""
         self.history.append(row)

@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from trainables.errors import ConfigError, GantuneError
+from trainables.vocabulary import WGAN
 from tuner.project import Layout, layout_for, mirror
 
 EPOCH_KEYS = ("NUM_EPOCHS", "EPOCHS", "N_EPOCHS")
@@ -98,7 +99,7 @@ class ExternalSetup:
     layout: Layout  # the project mirrored into each trial, where the command runs and where it logs
     base: Mapping[str, Any]  # the config the trial's search values apply to (UPPER_CASE keys, as in the file)
     epochs: int
-    family: str = "wgan"
+    family: str = WGAN
     poll_s: float = 0.25
     threads: int = 1
     storage: Path | None = None  # the sweep's folder, which holds each trial's directory (None: Ray's trial dir)
@@ -154,7 +155,7 @@ def proxy(frame: pd.DataFrame, family: str) -> pd.Series:
     Wasserstein estimate |d_loss| (the WGAN paper, section 4.2: it tracks sample quality); BCE, minus the
     discriminator loss's distance from its equilibrium ln 4 = 2 ln 2 (guide 003: healthy near ln 2 per term)."""
     d_loss = frame["d_loss"].astype(float)
-    return -(d_loss.abs() if family == "wgan" else (d_loss - math.log(4)).abs())
+    return -(d_loss.abs() if family == WGAN else (d_loss - math.log(4)).abs())
 
 
 def row_proxy(row: Mapping[str, float], family: str) -> float:

@@ -252,5 +252,6 @@ def checked_data(cfg: GanConfig) -> GanConfig:
     if data.kind != kind:
         raise ConfigError(f"model {cfg.model} trains on {kind} data, but dataset {cfg.data!r} holds {data.kind}")
     check_size(data)
-    get_model(cfg.model).prepare(cfg, data.num_modes)  # the classes and image side every trial would refuse
-    return cfg
+    # the classes and image side every trial would refuse; and the config every trial trains (a conditional
+    # model's NUM_CLASSES), so what MLflow records for a trial is what its config.json holds
+    return get_model(cfg.model).prepare(cfg, data.num_modes)

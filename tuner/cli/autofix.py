@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from trainables.vocabulary import FAMILIES
 from tuner.run_context import add_run_options, add_seed_option
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, help="a losses.csv (or BCE log) or a run directory")
-    p.add_argument("--family", choices=("wgan", "bce"), help="the loss family (default: inferred from the log)")
+    p.add_argument("--family", choices=FAMILIES, help="the loss family (default: inferred from the log)")
     p.add_argument("--config", help="your config (config.py, JSON, YAML or TOML): fills the plan's old values "
                                     "and shows the first step as a diff")
     p.add_argument("--write", action="store_true", help="apply the first stage to --config (a .bak is kept); with "

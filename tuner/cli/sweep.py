@@ -11,6 +11,7 @@ from typing import Any
 from trainables.config import FIELDS, build_config, parse_set
 from trainables.errors import ConfigError
 from trainables.registry import get_model, model_names, preset_overrides
+from trainables.vocabulary import FAMILIES, WGAN
 from tuner.run_context import (
     add_run_options,
     add_seed_option,
@@ -47,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     u = p.add_argument_group("your own trainer (see the README's contract)")
     u.add_argument("--train-cmd", metavar="CMD", help="your trainer, e.g. \"python train.py\" (needs --config)")
     u.add_argument("--config", help="your config (config.py, JSON, YAML or TOML): the base of every trial")
-    u.add_argument("--family", choices=("wgan", "bce"), default="wgan",
+    u.add_argument("--family", choices=FAMILIES, default=WGAN,
                    help="your trainer's loss family: the guides' space to search (default wgan)")
     u.add_argument("--project", metavar="DIR", help="your project's root (default: the config's git repository, "
                                                    "else the config's folder)")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from trainables.errors import ConfigError
+from trainables.vocabulary import FAMILIES
 
 DEFAULT_EPOCHS = 100
 
@@ -34,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "that the losses alone confirm, as for a failure this run already had; default: the "
                         "sweep's rule (divergence at once, the others only when sample statistics agree)")
     p.add_argument("--config", help="your config: its NUM_EPOCHS, and the plan's old values")
-    p.add_argument("--family", choices=("wgan", "bce"), help="the loss family (default: inferred from the log)")
+    p.add_argument("--family", choices=FAMILIES, help="the loss family (default: inferred from the log)")
     p.add_argument("--json", action="store_true", help="one JSON object per epoch, then one for the failure or end")
     p.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the log (default 1)")
 
