@@ -137,6 +137,16 @@ def test_write_applies_the_first_step_and_keeps_a_backup(tmp_path):
     assert (tmp_path / "config.py.bak").read_text() == POSTMORTEM
 
 
+def test_the_plan_prints_its_values_rounded(tmp_path):
+    guide_000_log(broken=True).to_csv(tmp_path / "losses.csv", index=False)
+    (tmp_path / "config.py").write_text(POSTMORTEM.replace("LAMBDA_GP = 10.0", "LAMBDA_GP = 5.3881673400335695"))
+    proc = gantune("autofix", "--run", str(tmp_path / "losses.csv"), "--config", str(tmp_path / "config.py"))
+    assert proc.returncode == 0, proc.stderr
+    table = [ln for ln in proc.stdout.splitlines() if ln.startswith("| ")]  # the evidence and the plan
+    assert any("| `LAMBDA_GP` | `5.388` | `2.694` |" in ln for ln in table)
+    assert not any("5.3881673400335695" in ln or "2.6940836700167847" in ln for ln in table)  # (the diff is exact)
+
+
 @pytest.mark.parametrize("content,words", [
     (None, "not found"), ("", "empty"), ("epoch,d_loss,g_loss\n", "no rows"),
     ("a,b,c\n1,2,3\n", "no loss columns"), ("epoch,d_loss,g_loss\n0,1.0,abc\n", "abc"),

@@ -9,6 +9,7 @@ from typing import Any
 
 from trainables.vocabulary import FAMILIES
 from tuner.run_context import add_run_options, add_seed_option
+from tuner.stopping import number
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -110,8 +111,7 @@ def print_report(report: dict[str, Any], plan: Any) -> None:
     if d["evidence"]:
         print("\n| signal | value | threshold | source |\n|---|---|---|---|")
         for e in d["evidence"]:
-            value = f"{e['value']:.4g}" if isinstance(e["value"], float) else e["value"]
-            print(f"| {e['signal']} | {value} | {e['threshold']} | {e['source']} |")
+            print(f"| {e['signal']} | {number(e['value'])} | {e['threshold']} | {e['source']} |")
     for a in d["alternatives"]:
         print(f"runner-up: {a['label']} (confidence {a['confidence']:.2f}; {a['why']})")
     if d["settle"]:
@@ -130,4 +130,7 @@ def print_report(report: dict[str, Any], plan: Any) -> None:
 
 
 def _show(value: Any) -> str:
-    return "?" if value is None else f"`{value}`"
+    """A remedy's value, floats to four significant digits (a halved 5.3881673400335695 reads `2.694`)."""
+    if value is None:
+        return "?"
+    return f"`{number(value) if isinstance(value, float) else value}`"
