@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from trainables.errors import ConfigError
+from trainables.integrated_schedules import problems as integrated_problems
 from trainables.schedules import CRITIC_SCHEDULES
 
 
@@ -56,6 +57,15 @@ class GanConfig:
     checkpoint_every: int = 10  # epochs between checkpoints (the last epoch always gets one)
     quality_every: int = 5  # epochs between quality metrics (the last epoch always gets them); 0 = never
     quality_samples: int | None = None  # generated samples per quality evaluation; None = the dataset's default
+    # The integrated system (guide 002, model `integrated`; trainables.integrated_schedules); other models ignore them.
+    learning_rate_nca: float = 2e-5  # the NCA's rate (guide 002's "after"; its "before": 2e-4)
+    learning_rate_t: float = 1e-4  # the transformer critic's rate
+    d_schedule: str = "code"  # discriminator steps per batch: "code" (every batch, every other from epoch 50), "text"
+    real_noise_std: float = 0.0  # N(0, s) added to the real images the discriminator sees (guide 002's text: 0.05)
+    feature_matching: float = 10.0  # weight of the discriminator-feature matching term in G's and the NCA's loss
+    grad_clip: float = 1.0  # gradient norms of every network clipped to this; 0 = no clipping
+    t_schedule: str = "cycle"  # the transformer's phases: "cycle" (the code's), "isolation" (the text's)
+    t_integration: float = 0.0  # weight of the transformer's score in G's loss once integrated ("isolation" only)
     amp: str = "auto"  # "auto" (bf16 on CUDA, off on CPU), "bf16" or "off"
     channels_last: str = "auto"  # "auto" (on for CUDA), "on" or "off"
 
@@ -129,6 +139,7 @@ def _problems(cfg: GanConfig) -> list[str]:
         problems.append(f"QUALITY_SAMPLES must be at least 10 or null, got {cfg.quality_samples!r}")
     if cfg.num_classes is not None and cfg.num_classes < 2:
         problems.append(f"NUM_CLASSES must be at least 2 or null, got {cfg.num_classes!r}")
+    problems += integrated_problems(cfg)
     if cfg.dataset_size is not None and cfg.dataset_size < 1:
         problems.append(f"DATASET_SIZE must be a positive integer or null, got {cfg.dataset_size!r}")
     return problems

@@ -59,6 +59,21 @@ CGAN = MappingProxyType({
     "adaptive_lr_d": True, "ema_decay": None, "checkpoint_every": 10, **_NO_AUGMENT,
 })
 
+# Guide 002's integrated system after its fixes (issue 26): 64x64 RGB, z 64 (w 128), the generator's last stage 32
+# wide (512 at 4x4), the discriminator's first 32 (512 at 2x2, the transformer 256 wide); rates G 5e-5, D 2e-4, NCA
+# 2e-5, transformer 1e-4, Adam (0.5, 0.999); real labels 0.9, penalty 10, dropout 0.3 in D, feature matching 10,
+# gradient norms clipped to 1; the code's D schedule and transformer cycle. The guide gives no batch size: 32.
+_GUIDE_002_RATES = {"learning_rate_g": 5e-5, "learning_rate_d": 2e-4, "learning_rate_nca": 2e-5,
+                    "learning_rate_t": 1e-4}
+INTEGRATED = MappingProxyType({
+    "model": "integrated", "data": "sprites", "image_size": 64, "channels": 3, "latent_dim": 64,
+    "gen_feature_maps": 32, "disc_feature_maps": 32, "batch_size": 32, "num_epochs": 300,
+    "optimizer": "adam", "beta1": 0.5, "beta2": 0.999, **_GUIDE_002_RATES, "n_critic": 1,
+    "label_smoothing": 0.1, "lambda_gp": 10.0, "d_dropout": 0.3, "feature_matching": 10.0, "grad_clip": 1.0,
+    "d_schedule": "code", "t_schedule": "cycle", "real_noise_std": 0.0, "ema_decay": None, "checkpoint_every": 10,
+    **_NO_AUGMENT,
+})
+
 _CPU = {"image_size": 32, "gen_feature_maps": 16, "disc_feature_maps": 16, "num_epochs": 30,
         "checkpoint_every": 10}
 
@@ -89,6 +104,19 @@ PRESETS: MappingProxyType[str, MappingProxyType[str, MappingProxyType[str, Any]]
         # guide 004's run before its fixes: LR_D twice LR_G, no smoothing, no noise, a fixed rate
         "strong_d": MappingProxyType({"learning_rate_d": 4e-4, "label_smoothing": 0.0, "noise_std": 0.0,
                                       "adaptive_lr_d": False}),
+    }),
+    "integrated": MappingProxyType({
+        "seed": MappingProxyType({}),
+        # the structure at 32x32: four generator stages 64-32-16-8 wide, a 8-16-32-64 discriminator, a 64-wide
+        # transformer on 16 patches, z 16 (w 32); 256 sprites a pass
+        "cpu": MappingProxyType({"image_size": 32, "gen_feature_maps": 8, "disc_feature_maps": 8, "latent_dim": 16,
+                                 "dataset_size": 256, "num_epochs": 300, "checkpoint_every": 25,
+                                 "quality_every": 25}),
+        # the guide's rates before its fix (all three at 2e-4) and after it
+        "before": MappingProxyType({"learning_rate_g": 2e-4, "learning_rate_d": 2e-4, "learning_rate_nca": 2e-4}),
+        "after": MappingProxyType(_GUIDE_002_RATES),
+        # what the guide's text says beside its code: D 3x then 2x per step, noise on reals, the isolation schedule
+        "text": MappingProxyType({"d_schedule": "text", "real_noise_std": 0.05, "t_schedule": "isolation"}),
     }),
     "toy2d": MappingProxyType({
         "seed": MappingProxyType({}),

@@ -39,6 +39,14 @@ class ModelSpec:
     def build_critic(self, cfg: GanConfig) -> nn.Module:
         return self._networks().critic(cfg)
 
+    def build_parts(self, cfg: GanConfig) -> dict[str, nn.Module]:
+        """Every network this model trains, by name (the generator and critic, or more: the integrated system)."""
+        return self._networks().build_parts(cfg)
+
+    def make_trainer(self, cfg: GanConfig, data: Any, place: Any) -> Any:
+        """This model's trainer on a Dataset and a Placement (trainables.trainer.Trainer, or its own loop)."""
+        return self._networks().trainer(cfg, data, place)
+
     def objective(self, cfg: GanConfig) -> Any:
         """The loss object (critic_terms / generator_terms) of this model's family on `cfg`."""
         return self._networks().objective(cfg)
@@ -74,6 +82,10 @@ def _multiple_of_4(size: int) -> bool:
     return size % 4 == 0
 
 
+def _integrated_size(size: int) -> bool:
+    return size >= 16 and size & (size - 1) == 0
+
+
 _MODELS: dict[str, ModelSpec] = {
     spec.name: spec for spec in (
         ModelSpec("wgan_small", defaults.WGAN_SMALL, defaults.PRESETS["wgan_small"], "image"),
@@ -83,6 +95,8 @@ _MODELS: dict[str, ModelSpec] = {
                   family=BCE),
         ModelSpec("cgan", defaults.CGAN, defaults.PRESETS["cgan"], "image", _multiple_of_4, "a multiple of 4",
                   conditional=True, family=BCE),
+        ModelSpec("integrated", defaults.INTEGRATED, defaults.PRESETS["integrated"], "image", _integrated_size,
+                  "a power of two from 16 (8x8 patches, a 2x2 discriminator output)", family=BCE),
     )
 }
 

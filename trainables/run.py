@@ -65,7 +65,7 @@ def load_run(root: Path, checkpoint: Path | None = None, device: torch.device | 
     cfg = GanConfig(**overrides_from(state["config"]))
     device = device or torch.device("cpu")
     data = load_dataset(cfg.data, cfg.image_size, cfg.channels, cfg.seed, cfg.dataset_size)
-    trainer = Trainer(cfg, data, placement(cfg, device, data.kind == "image"))
+    trainer = get_model(cfg.model).make_trainer(cfg, data, placement(cfg, device, data.kind == "image"))
     trainer.load_weights(state)
     return trainer, path
 
@@ -121,7 +121,7 @@ def make_trainer(cfg: GanConfig, device: torch.device) -> Trainer:
     if data.kind != kind:
         raise ConfigError(f"model {cfg.model} trains on {kind} data, but dataset {cfg.data!r} holds {data.kind}")
     check_size(data)
-    return Trainer(cfg, data, placement(cfg, device, data.kind == "image"))
+    return get_model(cfg.model).make_trainer(cfg, data, placement(cfg, device, data.kind == "image"))
 
 
 def train(cfg: GanConfig, out_dir: Path, device: torch.device, resume: dict | None = None,
@@ -163,6 +163,8 @@ def save_samples(trainer: Trainer, paths: RunPaths, epoch: int) -> Path | None:
     samples = trainer.samples()
     picture = grid_array(samples[:64]) if trainer.images else scatter_array(samples, trainer.data)
     save_png(picture, paths.sample(epoch))
+    for name, extra in trainer.extra_samples().items():  # more generators' grids (the integrated system's NCA)
+        save_png(grid_array(extra[:64]), paths.sample(epoch).with_name(f"{name}_epoch_{epoch:04d}.png"))
     return paths.sample(epoch)
 
 

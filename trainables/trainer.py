@@ -223,6 +223,10 @@ class Trainer:
         net.train(was_training)
         return out
 
+    def extra_samples(self) -> dict[str, torch.Tensor]:
+        """Grids besides the generator's, by name (none: one generator)."""
+        return {}
+
     def sample_metrics(self) -> dict[str, float]:
         return sample_stats(self.samples(), self.reference, self.transposed_output)
 

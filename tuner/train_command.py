@@ -76,8 +76,8 @@ def _dry_run(cfg: GanConfig, preset: str) -> int:
         cfg = spec.prepare(cfg, data.num_modes)
     print(f"preset: {preset}")
     print(json.dumps(cfg.to_dict(), indent=2))
-    print(f"generator parameters: {parameter_count(spec.build_generator(cfg)):,}")
-    print(f"critic parameters: {parameter_count(spec.build_critic(cfg)):,}")
+    for name, net in spec.build_parts(cfg).items():
+        print(f"{name} parameters: {parameter_count(net):,}")
     return 0
 
 
