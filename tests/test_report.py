@@ -28,7 +28,7 @@ def sweep(store: Store, name: str, finished: int) -> None:
         tags = {"gantune.status": "stopped:generator_dominant" if stopped else "healthy",
                 "gantune.search_values": values, "gantune.evidence": json.dumps(EVIDENCE if stopped else []),
                 "gantune.stop_reason": "generator dominant" if stopped else "ran all epochs"}
-        store.log(run, {"quality": -1.0 + values["n_critic"] / 10 + rng.gauss(0, 0.01)}, step=5, tags=tags)
+        store.log(run, {"quality": -0.45 + values["n_critic"] / 10 + rng.gauss(0, 0.01)}, step=5, tags=tags)
 
 
 def report(tmp_path, finished: int) -> str:
@@ -54,3 +54,17 @@ def test_enough_finished_trials_get_importances_with_two_decimals(tmp_path):
     values = [c.split("</td>")[0] for c in cells[1::2]]
     assert names[0] == "n_critic" and set(names) == set(SPACE)  # the quality follows n_critic
     assert all(len(v.split(".")[1]) == 2 for v in values)
+
+
+def test_a_healthy_trial_whose_samples_have_not_reached_the_data_is_said_to_be_far_from_it(tmp_path):
+    page = report(tmp_path, finished=8)
+    best = page.split("<h2>Best trials</h2>")[1].split("<h2>")[0]
+    for row in best.split("<tr>")[2:]:
+        quality = float(row.split("<td>")[3].split("</td>")[0])
+        assert ("healthy, still far from the data" in row) == (quality < 0), row
+    counts = page.split("<h2>Trials by status</h2>")[1].split("</table>")[0]
+    far = int(counts.split("<td>healthy, still far from the data</td><td>")[1].split("<")[0])
+    near = int(counts.split("<td>healthy</td><td>")[1].split("<")[0])
+    assert far + near == 8 and far and near
+    assert page.count(": healthy, still far from the data</h3>") == far
+    assert "stopped:generator_dominant</h3>" in page  # a stopped trial says why it stopped, not how far it got

@@ -47,6 +47,13 @@ class TrialView:
     def stopped(self) -> bool:
         return self.status.startswith(("stopped:", "diverged", "error"))
 
+    @property
+    def reading(self) -> str:
+        """The status, and for a trial that is not failing but whose samples have not reached the data (quality
+        below 0: no sample lands among the real data's neighbours; trainables/quality.py) that too."""
+        far = not self.stopped and math.isfinite(self.quality) and self.quality < 0
+        return f"{self.status}, still far from the data" if far else self.status
+
 
 @dataclasses.dataclass(frozen=True)
 class Subject:
@@ -223,7 +230,7 @@ def _rel(path: Path, out: Path) -> str:
 def _summary(subject: Subject, views: list[TrialView]) -> str:
     counts: dict[str, int] = {}
     for t in views:
-        counts[t.status] = counts.get(t.status, 0) + 1
+        counts[t.reading] = counts.get(t.reading, 0) + 1
     tags = subject.parent.data.tags
     rows = "".join(f"<tr><td>{html.escape(s)}</td><td>{n}</td></tr>" for s, n in sorted(counts.items()))
     extra = ""
@@ -239,9 +246,11 @@ def _best_table(views: list[TrialView]) -> str:
     ranked = sorted((t for t in views if math.isfinite(t.quality) and not t.stopped), key=lambda t: -t.quality)
     if not ranked:
         return "<h2>Best trials</h2><p>No trial ran to the end with a measured quality.</p>"
-    rows = "".join(f"<tr><td><a href='#{t.run_id}'>{html.escape(t.name)}</a></td><td>{html.escape(t.status)}</td>"
+    rows = "".join(f"<tr><td><a href='#{t.run_id}'>{html.escape(t.name)}</a></td><td>{html.escape(t.reading)}</td>"
                    f"<td>{t.quality:.4g}</td><td>{html.escape(_values(t.values))}</td></tr>" for t in ranked[:BEST])
-    return ("<h2>Best trials</h2><p>quality: higher is better (README, `gantune evaluate`).</p><table><tr><th>trial"
+    return ("<h2>Best trials</h2><p>quality: higher is better, at most 1 (two halves of the real data score 0.95-1); "
+            "below 0 no sample lands among the real data yet, and the trial is still far from it (README, "
+            "`gantune evaluate`).</p><table><tr><th>trial"
             f"</th><th>status</th><th>quality</th><th>values</th></tr>{rows}</table>")
 
 
@@ -279,7 +288,7 @@ def _trial_section(store: Store, t: TrialView, files: Path, out: Path) -> str:
     from tuner.diagnosis import diagnose
 
     folder = files / t.run_id
-    parts = [f"<h3 id='{t.run_id}'>{html.escape(t.stage)} / {html.escape(t.name)}: {html.escape(t.status)}</h3>"]
+    parts = [f"<h3 id='{t.run_id}'>{html.escape(t.stage)} / {html.escape(t.name)}: {html.escape(t.reading)}</h3>"]
     if {"d_loss", "g_loss"} <= set(t.history.columns) and len(t.history):
         from tuner.plots import plot_losses
 
