@@ -141,7 +141,67 @@ BCE = MappingProxyType({
     ),
 })
 
+# Guide 002's integrated system (model `integrated`: a style generator and an NCA against one discriminator, a
+# transformer critic beside them), in the guide's order: 1 rebalance the rates, 2 the discriminator's step schedule,
+# 3 regularisation (label smoothing, noise on reals, gradient penalty, dropout), 4 the transformer's isolation,
+# 5 architecture. It replaces its family's (BCE) ladder for that model (`ladder_for`).
+INTEGRATED_STAGES = MappingProxyType({1: "learning rates", 2: "discriminator step schedule", 3: "regularisation",
+                                      4: "transformer isolation", 5: "architecture"})
+_REBALANCE = (
+    R(1, _LR_G, "scale", 0.25, "002 1: GEN_LR 2e-4 -> 5e-5, a 4x reduction, prevents collapse", low=1e-6),
+    R(1, "LEARNING_RATE_NCA", "scale", 0.1, "002 1: NCA_LR 2e-4 -> 2e-5, a 10x reduction, stable growth", low=1e-7),
+    R(1, _LR_D, "set", 2e-4, "002 1: DISC_LR stays at the standard 2e-4, which maintains balance"),
+)
+_REGULARISE = (
+    R(3, "LABEL_SMOOTHING", "rung", (0.1,), "002 3: real labels 0.9, not 1.0"),
+    R(3, "REAL_NOISE_STD", "rung", (0.05,), "002 3: noise N(0, 0.05) on the real images"),
+    R(3, "LAMBDA_GP", "rung", (10.0,), "002 3: gradient penalty, WGAN-GP style, weight 10"),
+    R(3, "D_DROPOUT", "rung", (0.3,), "002 5: dropout 0.3 in the discriminator prevents overfitting"),
+)
+_ISOLATE = (
+    R(4, "T_SCHEDULE", "set", "isolation", "002 4: the transformer isolated for epochs 1-250, then integrated"),
+    R(4, "T_INTEGRATION", "set", 0.0, "002 4: no transformer signal in the generator's loss while it learns"),
+)
+_ARCHITECTURE = (
+    R(5, "GEN_FEATURE_MAPS", "scale", 1.5, "002 5: an enhanced generator holds its own against the discriminator",
+      high=512),
+)
+INTEGRATED = MappingProxyType({
+    "mode_collapse": _REBALANCE + (
+        R(2, "D_SCHEDULE", "set", "text", "002 2: D 3x per generator step in epochs 1-100, 2x later"),
+    ) + _REGULARISE + _ISOLATE + _ARCHITECTURE,
+    "discriminator_dominant": _REBALANCE + (
+        R(2, "D_SCHEDULE", "set", "code", "002 2 (its trainer): D every batch, then every other batch from epoch 50"),
+    ) + _REGULARISE + _ISOLATE + _ARCHITECTURE,
+    "generator_dominant": (
+        R(1, _LR_D, "scale", 2.0, "002 1: the generator must not outrun the discriminator", high=4e-4),
+        R(2, "D_SCHEDULE", "set", "text", "002 2: D 3x per generator step in epochs 1-100, 2x later"),
+        R(3, "D_DROPOUT", "set", 0.0, "002 5 reversed: dropout weakens D, which is already losing"),
+    ),
+    "unstable": (
+        R(1, _LR_G, "scale", 0.5, "002 1: slower rates for stable learning"),
+        R(1, "LEARNING_RATE_NCA", "scale", 0.5, "002 1: slower rates for stable learning"),
+    ) + _REGULARISE + _ISOLATE,
+    "diverged": (
+        R(1, _LR_G, "scale", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
+        R(1, _LR_D, "scale", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
+        R(1, "LEARNING_RATE_NCA", "scale", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
+    ) + _REGULARISE,
+})
+
 LADDERS = MappingProxyType({"wgan": WGAN, "bce": BCE})
+# A model whose networks have knobs its family's ladder does not know brings its own ladder and stage names.
+MODEL_LADDERS = MappingProxyType({"integrated": INTEGRATED})
+MODEL_STAGE_NAMES = MappingProxyType({"integrated": INTEGRATED_STAGES})
+
+
+def ladder_for(family: str, model: Any = None) -> MappingProxyType:
+    """The remedy ladder of a run: its model's own when it has one, else its loss family's."""
+    return MODEL_LADDERS.get(model, LADDERS[family])
+
+
+def stage_names_for(family: str, model: Any = None) -> MappingProxyType:
+    return MODEL_STAGE_NAMES.get(model, STAGE_NAMES[family])
 # Names the same parameter goes by in users' configs (the seed projects and guide 004 use both).
 ALIASES = MappingProxyType({"LEARNING_RATE_G": ("LR_G",), "LEARNING_RATE_D": ("LR_D",), "LR_G": ("LEARNING_RATE_G",),
                             "LR_D": ("LEARNING_RATE_D",)})
@@ -158,6 +218,9 @@ AROUND = MappingProxyType({
     "LATENT_DIM": ("choices", (64, 128, 256)),
     "GEN_FEATURE_MAPS": ("scale_choices", (1.0, 1.5, 2.0)), "DISC_FEATURE_MAPS": ("scale_choices", (1.0, 1.5, 2.0)),
     "LABEL_SMOOTHING": ("linear", 0.0, 0.3), "NOISE_STD": ("linear", 0.0, 0.2), "D_DROPOUT": ("linear", 0.0, 0.6),
+    "LEARNING_RATE_NCA": ("log", 3.0), "REAL_NOISE_STD": ("linear", 0.0, 0.2),
+    "D_SCHEDULE": ("choices", ("code", "text")), "T_SCHEDULE": ("choices", ("cycle", "isolation")),
+    "T_INTEGRATION": ("linear", 0.0, 0.5),
 })
 # A stage whose only change is not searchable (MODEL) searches these around the current values instead: a new
 # architecture moves the best learning rates (guide 001 5: WGAN_large wants its own rates).

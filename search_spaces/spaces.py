@@ -176,9 +176,25 @@ BCE_SPACE = MappingProxyType({
     "batch_size": choice(32, 64, 128),
 })
 
+# Guide 002's integrated system: the knobs of its fixes, around its "before" (all rates 2e-4) and "after" (G 5e-5,
+# NCA 2e-5, D 2e-4): the three rates, the discriminator's step schedule, its regularisation (real labels 0.8-1.0,
+# noise on reals up to 0.1, penalty 0-20, dropout 0-0.5), and the transformer's schedule and integration weight.
+INTEGRATED_SPACE = MappingProxyType({
+    "learning_rate_g": log_float(1e-5, 3e-4),
+    "learning_rate_d": log_float(5e-5, 4e-4),
+    "learning_rate_nca": log_float(5e-6, 3e-4),
+    "d_schedule": choice("code", "text"),
+    "label_smoothing": uniform(0.0, 0.2),
+    "real_noise_std": uniform(0.0, 0.1),
+    "lambda_gp": choice(0.0, 5.0, 10.0, 20.0),
+    "d_dropout": uniform(0.0, 0.5),
+    "t_schedule": choice("cycle", "isolation"),
+    "t_integration": uniform(0.0, 0.5),
+})
+
 # What `gantune sweep MODEL` searches by default, per registered model.
 MODEL_SPACES = MappingProxyType({"wgan_small": WGAN_SPACE, "wgan_large": WGAN_SPACE, "toy2d": TOY2D_SPACE,
-                                 "dcgan": BCE_SPACE, "cgan": BCE_SPACE})
+                                 "dcgan": BCE_SPACE, "cgan": BCE_SPACE, "integrated": INTEGRATED_SPACE})
 
 
 def model_space(model: str) -> dict[str, Param]:

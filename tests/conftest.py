@@ -19,7 +19,7 @@ def pytest_configure(config: pytest.Config) -> None:
 # test, but pytest 9.2 with pytest-xdist 3.8 drops the mark's nodeid suffix, so `--dist loadgroup` spreads a
 # group over the workers; the scheduler below reads the group from here instead.
 GROUPS = {"test_sweep.py": "ray", "test_allocator.py": "ray", "test_autofix_apply.py": "ray", "test_triage.py": "ray",
-          "test_seed_project.py": "ray", "test_ui_browser.py": "browser"}
+          "test_seed_project.py": "ray", "test_integrated.py": "ray", "test_ui_browser.py": "browser"}
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log):

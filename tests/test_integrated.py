@@ -205,3 +205,49 @@ def test_dry_run_prints_the_four_networks_counts():
     for line in ("generator parameters: 7,708,131", "nca parameters: 24,720",
                  "discriminator parameters: 2,789,857", "transformer parameters: 5,102,529"):
         assert line in result.stdout
+
+
+# ----- search space and the guide's ladder ---------------------------------------------------------------------
+def test_the_guides_ladder_is_data_in_the_guides_order_on_config_fields():
+    from search_spaces.remedies import BCE, INTEGRATED, INTEGRATED_STAGES, ladder_for, stage_names_for
+    from trainables.config import FIELDS
+
+    assert ladder_for("bce", "integrated") is INTEGRATED and ladder_for("bce", "cgan") is BCE
+    assert stage_names_for("bce", "integrated") is INTEGRATED_STAGES
+    collapse = INTEGRATED["mode_collapse"]
+    assert [r.stage for r in collapse] == sorted(r.stage for r in collapse)
+    assert {r.stage for r in collapse} == set(INTEGRATED_STAGES) == {1, 2, 3, 4, 5}
+    for rungs in INTEGRATED.values():
+        assert all(r.parameter.lower() in FIELDS for r in rungs), [r.parameter for r in rungs]
+
+
+def test_a_collapsed_before_run_is_prescribed_the_guides_rebalanced_rates_first():
+    from tuner.diagnosis import Diagnosis
+    from tuner.prescription import prescribe
+
+    before = config("cpu", "before").to_dict()
+    plan = prescribe(Diagnosis("mode_collapse", "bce", 20, 0.9, (), 100), before)
+    first = {s.parameter: s.new for s in plan.steps if s.stage == 1}
+    assert first == pytest.approx({"LEARNING_RATE_G": 5e-5, "LEARNING_RATE_NCA": 2e-5})  # D stays at 2e-4
+    assert [s.parameter for s in plan.steps if s.stage == 4] == ["T_SCHEDULE"]
+
+
+def test_the_search_space_holds_the_guides_knobs_and_its_seed_point():
+    from search_spaces.spaces import model_space, seed_point
+
+    space = model_space("integrated")
+    assert {"learning_rate_nca", "d_schedule", "real_noise_std", "t_schedule", "t_integration"} <= set(space)
+    assert seed_point(space, config("cpu").fields())["learning_rate_g"] == 5e-5
+
+
+def test_gantune_sweep_integrated_runs_tiny_trials(tmp_path):
+    sets = [arg for key, value in TINY.items() if key != "num_epochs" for arg in ("--set", f"{key.upper()}={value}")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "tuner.cli", "sweep", "integrated", "--trials", "2", "--epochs",
+                             "2", *sets, "--no-asha", "--name", "integ", "--seed", "1"], capture_output=True,
+                            text=True, timeout=400, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 trials x 2 epochs" in result.stdout and "learning_rate_nca" in result.stdout
+    trials = sorted((tmp_path / "sweeps" / "integ").glob("t00*/losses.csv"))
+    assert len(trials) == 2
+    assert all(t.read_text().splitlines()[0].split(",") == list(INTEGRATED_COLUMNS) for t in trials)

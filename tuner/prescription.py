@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from search_spaces.remedies import ALIASES, LADDERS, Remedy
+from search_spaces.remedies import ALIASES, Remedy, ladder_for
 from trainables.config import ARCHITECTURE_KEYS
 from trainables.registry import get_model, model_names
 from tuner.diagnosis import Diagnosis, warning_remedies
@@ -92,9 +92,10 @@ def _new_value(remedy: Remedy, old: Any, config: Mapping[str, Any]) -> Any:
     return _bounded(int(round(value)) if isinstance(old, int) and not isinstance(old, bool) else value, remedy)
 
 
-def _remedies(diagnosis: Diagnosis) -> list[Remedy]:
-    """The ladder for the label; a healthy run's quality warnings (checkerboard, blur) get theirs."""
-    ladder = LADDERS[diagnosis.family]
+def _remedies(diagnosis: Diagnosis, model: Any = None) -> list[Remedy]:
+    """The ladder for the label (the model's own where it has one, else its family's); a healthy run's quality
+    warnings (checkerboard, blur) get theirs."""
+    ladder = ladder_for(diagnosis.family, model)
     if diagnosis.label != "healthy":
         return list(ladder.get(diagnosis.label, ()))
     return [r for key in warning_remedies(diagnosis) for r in ladder.get(key, ())]
@@ -106,7 +107,7 @@ def prescribe(diagnosis: Diagnosis, config: Mapping[str, Any] | None = None,
     config = config or {}
     steps = []
     own = lookup(config, "MODEL")[1] in model_names()  # gantune's trainer; else the user's own, or unknown
-    for remedy in _remedies(diagnosis):
+    for remedy in _remedies(diagnosis, lookup(config, "MODEL")[1]):
         if remedy.parameter == "MODEL" and not own:
             if remedy.words and all(s.new != remedy.words for s in steps):
                 steps.append(Step(remedy.stage, ARCHITECTURE, None, remedy.words, remedy.reason))

@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     plan = prescribe(diagnosis, config, find_checkpoints(log.run_dir) if log.run_dir else [])
     report = {"diagnosis": diagnosis.to_dict(), "plan": [s.to_dict() for s in plan.steps],
               "restart": plan.restart.to_dict(), "log": {"path": str(log.source), "format": log.format,
-                                                        "epochs": len(log.frame), "unit": log.unit}}
+                                                        "epochs": len(log.frame), "unit": log.unit},
+              "model": config.get("MODEL")}  # a model with its own ladder (integrated) names its own stages
     patch = _first_step_patch(plan, args.config) if args.config else None
     if args.plot:
         from tuner.plots import plot_losses
@@ -117,9 +118,9 @@ def print_report(report: dict[str, Any], plan: Any) -> None:
     if d["settle"]:
         print(f"not sure: {d['settle']}")
     if plan.steps:
-        from search_spaces.remedies import STAGE_NAMES
+        from search_spaces.remedies import stage_names_for
 
-        names = STAGE_NAMES[d["family"]]
+        names = stage_names_for(d["family"], report.get("model"))
         print("\n| stage | parameter | old | new | reason |\n|---|---|---|---|---|")
         for s in report["plan"]:
             stage = f"{s['stage']} {names.get(s['stage'], '')}"
