@@ -60,7 +60,15 @@ def add_run_options(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> Non
     p.add_argument("--gpus-per-trial", type=float,
                    help=f"GPU fraction per trial (default {GPU_SHARE:g} with CUDA, else 0)")
     p.add_argument("--address", help="join a running Ray cluster (or set RAY_ADDRESS); default: local Ray")
+    add_tracking_uri(p)
+    add_experiment(p)
+
+
+def add_tracking_uri(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     p.add_argument("--tracking-uri", help="MLflow store (default: sqlite:///mlflow.db here, or MLFLOW_TRACKING_URI)")
+
+
+def add_experiment(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     p.add_argument("--experiment", default=RunOptions.experiment,
                    help=f"MLflow experiment (default {RunOptions.experiment})")
 

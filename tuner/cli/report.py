@@ -6,11 +6,13 @@ import argparse
 import os
 from pathlib import Path
 
+from tuner.run_context import add_experiment, add_tracking_uri
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", nargs="?", help="a sweep or autofix name, or a parent run id (default: the newest)")
-    p.add_argument("--tracking-uri", help="the store (default: sqlite:///mlflow.db here, or MLFLOW_TRACKING_URI)")
-    p.add_argument("--experiment", default="gantune", help="MLflow experiment (default gantune)")
+    add_tracking_uri(p)
+    add_experiment(p)
     p.add_argument("--out", default="report.html", help="the HTML file (default report.html); PNGs go in "
                                                         "OUT_files/ beside it")
 

@@ -16,13 +16,14 @@ import urllib.request
 from pathlib import Path
 
 from trainables.errors import ConfigError
+from tuner.run_context import add_tracking_uri
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 READY_TIMEOUT_S = 120.0
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tracking-uri", help="the store (default: sqlite:///mlflow.db here, or MLFLOW_TRACKING_URI)")
+    add_tracking_uri(p)  # the whole store: the UI lists every experiment
     p.add_argument("--port", type=int, default=5000, help="port (default 5000)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--sweep", help="the sweep whose trials the printed link opens on (default: the newest)")
