@@ -251,3 +251,46 @@ def test_gantune_sweep_integrated_runs_tiny_trials(tmp_path):
     trials = sorted((tmp_path / "sweeps" / "integ").glob("t00*/losses.csv"))
     assert len(trials) == 2
     assert all(t.read_text().splitlines()[0].split(",") == list(INTEGRATED_COLUMNS) for t in trials)
+
+
+# ----- diagnosis of the multi-network log ------------------------------------------------------------------------
+def integrated_log(nca_score: float, epochs: int = 40):
+    """A balanced discriminator (D(real) 0.7, D(fake) 0.3 for both generators) with small wobbles; the generator's
+    samples score 2 on gantune's collapse score and the NCA's `nca_score` from epoch 10."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    wobble = lambda: 0.02 * rng.standard_normal(epochs)  # noqa: E731
+    cols = {"epoch": np.arange(epochs), "d_loss_real": 0.6 + wobble(), "d_loss_fake": 0.6 + wobble(),
+            "d_loss_fake_nca": 0.6 + wobble(), "d_real": 0.7 + wobble(), "d_fake": 0.3 + wobble(),
+            "d_fake_nca": 0.3 + wobble(), "d_acc_real": 0.7 + wobble(), "d_acc_fake": 0.7 + wobble(),
+            "d_acc_fake_nca": 0.7 + wobble(), "g_bce": 1.0 + wobble(), "nca_bce": 1.0 + wobble(),
+            "g_acc": 0.3 + wobble(), "nca_acc": 0.3 + wobble(), "collapse_score": np.full(epochs, 2.0),
+            "diversity_ratio": np.full(epochs, 0.8), "nca_diversity_ratio": np.full(epochs, 0.8),
+            "nca_collapse_score": np.where(np.arange(epochs) >= 10, nca_score, 2.0)}
+    frame = pd.DataFrame(cols)
+    frame["d_loss"], frame["g_loss"], frame["nca_loss"] = 2.0, frame["g_bce"], frame["nca_bce"]
+    return frame
+
+
+def test_the_diagnosis_names_the_generator_that_collapsed():
+    from tuner.diagnosis_integrated import diagnose_networks
+
+    found = diagnose_networks(integrated_log(nca_score=12.0))
+    assert found.collapsed == ("nca",) and found.by_network["generator"].label == "healthy"
+    assert "nca: mode_collapse" in found.reason()
+    assert diagnose_networks(integrated_log(nca_score=2.0)).collapsed == ()
+
+
+def test_the_diagnosis_says_when_the_discriminator_dominated_both_generators():
+    from tuner.diagnosis_integrated import diagnose_networks
+
+    log = integrated_log(nca_score=2.0)
+    log[["d_real", "d_acc_real", "d_acc_fake", "d_acc_fake_nca"]] = 0.98
+    log[["d_fake", "d_fake_nca", "g_acc", "nca_acc"]] = 0.02
+    log[["d_loss_real", "d_loss_fake", "d_loss_fake_nca"]] = 0.03
+    log[["g_bce", "nca_bce"]] = 4.0
+    found = diagnose_networks(log)
+    assert {d.label for d in found.by_network.values()} == {"discriminator_dominant"}
+    assert found.dominant == "the discriminator" and found.reason().endswith("the discriminator dominated")

@@ -32,9 +32,9 @@ def discriminator_terms(disc: torch.nn.Module, real: torch.Tensor, fake: torch.T
         gp = gradient_penalty(disc, real, fake, rng)[0] + gradient_penalty(disc, real, nca_fake, rng)[0]
     p_real, p_fake, p_nca = (torch.sigmoid(x.detach().float()) for x in (real_logits, fake_logits, nca_logits))
     return {"d_loss": loss_real + loss_fake + loss_nca + lambda_gp * gp, "d_loss_real": loss_real,
-            "d_loss_fake": loss_fake, "gp": gp.detach(), "d_real": p_real.mean(), "d_fake": p_fake.mean(),
-            "d_fake_nca": p_nca.mean(), "d_acc_real": (p_real > 0.5).float().mean(),
-            "d_acc_fake": (p_fake < 0.5).float().mean()}
+            "d_loss_fake": loss_fake, "d_loss_fake_nca": loss_nca, "gp": gp.detach(), "d_real": p_real.mean(),
+            "d_fake": p_fake.mean(), "d_fake_nca": p_nca.mean(), "d_acc_real": (p_real > 0.5).float().mean(),
+            "d_acc_fake": (p_fake < 0.5).float().mean(), "d_acc_fake_nca": (p_nca < 0.5).float().mean()}
 
 
 def normalised(features: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -47,11 +47,12 @@ def feature_matching(fake_features: list[torch.Tensor], real_means: list[torch.T
 
 
 def generator_terms(disc: torch.nn.Module, fake: torch.Tensor, real_means: list[torch.Tensor], weight: float
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(loss, feature-matching term, share of fakes the discriminator calls real) of one generator's fakes."""
+                    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """(loss, its parts: the BCE, the feature-matching term and the share of fakes called real) of one generator."""
     logits, features = disc.features(fake)
-    fm = feature_matching(features, real_means)
-    return bce(logits, 1.0) + weight * fm, fm.detach(), (logits.detach() > 0).float().mean()
+    fm, adversarial = feature_matching(features, real_means), bce(logits, 1.0)
+    parts = {"bce": adversarial.detach(), "fm": fm.detach(), "acc": (logits.detach() > 0).float().mean()}
+    return adversarial + weight * fm, parts
 
 
 def transformer_critic_loss(critic: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor,

@@ -166,15 +166,15 @@ class IntegratedTrainer:
             real_means = normalised(self.critic.features(real)[1])
         with frozen(self.critic, self.nets["transformer"]):
             fake = self.generator(z)
-            g_loss, fm, g_acc = generator_terms(self.critic, fake, real_means, cfg.feature_matching)
+            g_loss, g = generator_terms(self.critic, fake, real_means, cfg.feature_matching)
             if phase.weight * cfg.t_integration > 0:  # the text's gradual integration
                 g_loss = g_loss + phase.weight * cfg.t_integration * bce(self.nets["transformer"](fake), 1.0)
             self._update("generator", g_loss)
-            nca_loss, _, nca_acc = generator_terms(self.critic, self._nca_fake(z), real_means, cfg.feature_matching)
+            nca_loss, n = generator_terms(self.critic, self._nca_fake(z), real_means, cfg.feature_matching)
             self._update("nca", nca_loss)
         self.generator_steps += 1
-        return {"g_loss": g_loss.detach(), "feature_match": fm, "g_acc": g_acc, "nca_loss": nca_loss.detach(),
-                "nca_acc": nca_acc}, fake.detach()
+        return {"g_loss": g_loss.detach(), "g_bce": g["bce"], "feature_match": g["fm"], "g_acc": g["acc"],
+                "nca_loss": nca_loss.detach(), "nca_bce": n["bce"], "nca_acc": n["acc"]}, fake.detach()
 
     def _transformer_step(self, real: torch.Tensor, fake: torch.Tensor, phase: Phase) -> dict[str, torch.Tensor]:
         if phase.loss is None:

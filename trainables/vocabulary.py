@@ -30,12 +30,13 @@ RUN_METRICS = ("lr_g", "lr_d", "epoch_time_s", "images_per_s", "quality_time_s")
 COLUMNS = ("epoch",) + LOSS_METRICS + SAMPLE_METRICS + QUALITY_METRICS + RUN_METRICS  # a WGAN run's losses.csv
 # The integrated system (guide 002, model `integrated`): one discriminator against two generators (a style
 # generator and an NCA) and a transformer critic beside them. d_* are the discriminator's BCE terms against the style
-# generator's fakes (d_fake_nca: against the NCA's); t_phase is the index of the transformer's phase in
+# generator's fakes (*_nca: against the NCA's); g_bce and nca_bce are the adversarial halves of g_loss and
+# nca_loss (without feature matching); t_phase is the index of the transformer's phase in
 # trainables.integrated_schedules.PHASES; guide_score is guide 002's own 0-14 collapse diagnostic
 # (trainables.integrated_score); the NCA's sample statistics carry the nca_ prefix.
 INTEGRATED_LOSS_METRICS = ("d_loss", "g_loss", "nca_loss", "t_loss", "t_phase", "d_real", "d_fake", "d_fake_nca",
-                           "d_loss_real", "d_loss_fake", "d_acc", "d_acc_real", "d_acc_fake", "g_acc", "nca_acc",
-                           "gp", "feature_match")
+                           "d_loss_real", "d_loss_fake", "d_loss_fake_nca", "d_acc", "d_acc_real", "d_acc_fake",
+                           "d_acc_fake_nca", "g_acc", "nca_acc", "g_bce", "nca_bce", "gp", "feature_match")
 GUIDE_SCORE = "guide_score"
 NCA_PREFIX = "nca_"
 NCA_SAMPLE_METRICS = tuple(NCA_PREFIX + m for m in SAMPLE_METRICS + (GUIDE_SCORE,))
