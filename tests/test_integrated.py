@@ -294,3 +294,19 @@ def test_the_diagnosis_says_when_the_discriminator_dominated_both_generators():
     found = diagnose_networks(log)
     assert {d.label for d in found.by_network.values()} == {"discriminator_dominant"}
     assert found.dominant == "the discriminator" and found.reason().endswith("the discriminator dominated")
+
+
+def test_autofix_on_a_collapsed_before_run_prescribes_the_guides_rebalanced_rates(tmp_path):
+    from trainables.config import write_config
+
+    run = tmp_path / "before"
+    run.mkdir()
+    integrated_log(nca_score=12.0).to_csv(run / "losses.csv", index=False)
+    write_config(config("cpu", "before"), run / "config.json")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "tuner.cli", "autofix", "--run", str(run)], capture_output=True,
+                            text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("diagnosis: mode_collapse (bce")
+    assert "| 1 learning rates | `LEARNING_RATE_G` | `0.0002` | `5e-05` |" in result.stdout
+    assert "| 4 transformer isolation | `T_SCHEDULE` | `cycle` | `isolation` |" in result.stdout

@@ -61,3 +61,23 @@ class NetworksDiagnosis:
 def diagnose_networks(frame: pd.DataFrame) -> NetworksDiagnosis:
     """Each generator of an integrated log (INTEGRATED_COLUMNS) diagnosed on its own view."""
     return NetworksDiagnosis({name: diagnose(network_view(frame, renames), BCE) for name, renames in VIEWS.items()})
+
+
+# Labels from the most to the least urgent: the one the whole system gets when its generators' views differ.
+SEVERITY = ("diverged", "mode_collapse", "discriminator_dominant", "unstable", "generator_dominant", "healthy")
+
+
+def diagnose_integrated(frame: pd.DataFrame, family: str = BCE) -> Diagnosis:
+    """One diagnosis for the whole system: the most urgent of its generators' (a collapsed NCA beside a healthy
+    generator is a collapse), read with the BCE rules whatever family the log reader guessed."""
+    found = diagnose_networks(frame).by_network.values()
+    return min(found, key=lambda d: SEVERITY.index(d.label) if d.label in SEVERITY else len(SEVERITY))
+
+
+# Models whose logs need more than their family's rules: model name -> (frame, family) -> Diagnosis.
+MODEL_DIAGNOSES = {"integrated": diagnose_integrated}
+
+
+def diagnose_run(frame: pd.DataFrame, family: str, model: object = None) -> Diagnosis:
+    """The diagnosis of a run's log: its model's own reading where it has one, else its family's rules."""
+    return MODEL_DIAGNOSES.get(model, diagnose)(frame, family)

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     """Diagnose a GAN run from its per-epoch log and prescribe the guides' remedies in their order."""
     from trainables.errors import ConfigError
     from tuner import user_config
-    from tuner.diagnosis import diagnose
+    from tuner.diagnosis_integrated import diagnose_run
     from tuner.logs import find_checkpoints, read_run
     from tuner.prescription import prescribe
 
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         return apply(args)
     log = read_run(args.run, args.family)
     config = _config(log, args.config)
-    diagnosis = diagnose(log.frame, log.family)
+    diagnosis = diagnose_run(log.frame, log.family, config.get("MODEL"))
     plan = prescribe(diagnosis, config, find_checkpoints(log.run_dir) if log.run_dir else [])
     report = {"diagnosis": diagnosis.to_dict(), "plan": [s.to_dict() for s in plan.steps],
               "restart": plan.restart.to_dict(), "log": {"path": str(log.source), "format": log.format,
