@@ -91,8 +91,9 @@ def test_the_example_trainers_broken_config_is_fixed_end_to_end(tmp_path):
 
 def test_a_gantune_run_is_fixed_and_its_config_trains_with_gantune(tmp_path):
     # no gradient penalty, a fast generator and one critic step: the critic dominates (the corpus's run, which
-    # measures no quality: the trials measure it anyway, and any healthy one fixes it)
-    assert main(["train", "toy2d", "--out", "broken", "--epochs", "24", "--quiet", "--set", "LAMBDA_GP=0",
+    # measures no quality: the trials measure it anyway, and any healthy one fixes it). Its 30 epochs: at 24 the
+    # critic's lead is still spiking and falling back (margin held 0.38 of its peak), not yet held
+    assert main(["train", "toy2d", "--out", "broken", "--epochs", "30", "--quiet", "--set", "LAMBDA_GP=0",
                  "--set", "LEARNING_RATE_G=3e-3", "--set", "N_CRITIC=1", "--set", "DATASET_SIZE=2000",
                  "--set", "QUALITY_EVERY=0"]) == 0
     done = gantune("autofix", "--run", "broken", "--apply", "--trials", "2", "--name", "toyfix")
