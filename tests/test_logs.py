@@ -312,3 +312,17 @@ def test_keras_gan_print_lines(tmp_path, line, d_acc):
 def test_a_csv_that_starts_with_comment_lines(tmp_path, comments):
     log = read_run(write(tmp_path / "losses.csv", comments + "epoch,d_loss,g_loss\n0,0.7,0.7\n1,0.6,0.8\n"))
     assert log.frame["epoch"].tolist() == [0, 1] and log.frame["d_loss"].tolist() == [0.7, 0.6]
+
+
+def test_a_header_written_as_a_comment_by_numpy_savetxt_is_the_header(tmp_path):
+    log = read_run(write(tmp_path / "np.csv", "# epoch,d_loss,g_loss\n0,0.7,0.7\n1,0.6,0.8\n"))
+    assert log.frame["g_loss"].tolist() == [0.7, 0.8]
+    log = read_run(write(tmp_path / "c.csv", "# run 3\nepoch,d_loss,g_loss\n0,0.7,0.7\n"))  # a plain comment stays one
+    assert log.frame["d_loss"].tolist() == [0.7]
+
+
+def test_keras_gan_lines_count_steps_and_scale_every_accuracy(tmp_path):
+    text = ("0 [D loss: 0.69, acc.: 50.00%, op_acc: 50.00%] [G loss: 0.70]\n"
+            "1 [D loss: 0.68, acc.: 51%, op_acc: 40%] [G loss: 0.71]\n")
+    log = read_run(write(tmp_path / "acgan.txt", text))
+    assert log.unit == "iteration" and log.frame["op_acc"].tolist() == pytest.approx([0.5, 0.4])

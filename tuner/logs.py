@@ -176,7 +176,8 @@ def _read_text(source: Path) -> str:
 
 
 def _parse(text: str, source: Path) -> tuple[pd.DataFrame, str]:
-    lines = ["" if line.lstrip().startswith(COMMENT) else line for line in text.splitlines()]
+    lines = _header_comment_uncommented(text.splitlines())
+    lines = ["" if line.lstrip().startswith(COMMENT) else line for line in lines]
     if not any(line.strip() for line in lines):
         raise LogError(f"{source} holds only comment lines")
     header_at = next(i for i, line in enumerate(lines) if line.strip())
@@ -198,6 +199,9 @@ def _parse(text: str, source: Path) -> tuple[pd.DataFrame, str]:
                    f"header: {shown}")
 
 
+_KERAS_STEP_RE = re.compile(r"\s*\d+\s*\[\s*d\s*loss", re.IGNORECASE)
+
+
 def _unit(text: str) -> str:
     """"iteration" where the header's epoch column is an iteration or step count (`iter`, `iteration`, `step`)."""
     lines = (line.strip() for line in text.splitlines())
@@ -205,7 +209,22 @@ def _unit(text: str) -> str:
     if header.startswith(("{", "[")):
         return "epoch"
     keys = [_key(name) for name in _split_header(header, _delimiter(header))]
+    if _KERAS_STEP_RE.match(header):  # the Keras GAN notebooks print one line per training step, numbered by it
+        return "iteration"
     return "iteration" if "epoch" not in keys and set(keys) & {"iter", "iteration", "it", "step"} else "epoch"
+
+
+def _header_comment_uncommented(lines: list[str]) -> list[str]:
+    """`numpy.savetxt(..., header=...)` writes the header as a comment (`# epoch,d_loss,g_loss`): where the last
+    comment line before the first data line names both losses, it is the header."""
+    first = next((i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith(COMMENT)), None)
+    if not first or not lines[first - 1].lstrip().startswith(COMMENT):
+        return lines
+    candidate = lines[first - 1].lstrip().lstrip(COMMENT).strip()
+    data_columns = _canonical(_split_header(lines[first], _delimiter(lines[first])))
+    if not _has_losses(_canonical(_split_header(candidate, _delimiter(candidate)))) or _has_losses(data_columns):
+        return lines
+    return [*lines[:first - 1], candidate, *lines[first:]]
 
 
 def _has_losses(columns: list[str]) -> bool:
@@ -402,7 +421,8 @@ def _scale_percent(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _accuracy_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c.startswith(("d_acc", "g_acc"))]
+    """d_acc, g_acc and any other accuracy a trainer prints (ACGAN's `op_acc`)."""
+    return [c for c in frame.columns if c.startswith(("d_acc", "g_acc")) or _key(c).endswith(("acc", "accuracy"))]
 
 
 def _per_epoch(frame: pd.DataFrame) -> pd.DataFrame:
