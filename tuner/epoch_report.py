@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from trainables.vocabulary import WGAN
-from tuner.diagnosis import diagnose
+from tuner.diagnosis_integrated import diagnose_run
 
 QUALITY_FLOOR = -100.0  # the objective before the first measurement: below any measured quality (-log10(1+KID)/10)
 
@@ -31,11 +31,13 @@ class Report:
     def state(self) -> dict[str, Any]:
         return {"history": self.history, "streak": self.streak, "label": self.label, "quality": self.quality}
 
-    def add(self, row: dict[str, float], family: str = WGAN, objective: float | None = None) -> dict[str, Any]:
+    def add(self, row: dict[str, float], family: str = WGAN, objective: float | None = None,
+            model: str | None = None) -> dict[str, Any]:
         """`objective`: the quality to carry when the row has none of its own (a user's log scored by a loss
-        proxy); it is reported, but the diagnosis never sees it as a sample measurement."""
+        proxy); it is reported, but the diagnosis never sees it as a sample measurement. `model`: a gantune model
+        with its own reading of its log (the integrated system) is diagnosed by it."""
         self.history.append(row)
-        diagnosis = diagnose(pd.DataFrame(self.history), family)
+        diagnosis = diagnose_run(pd.DataFrame(self.history), family, model)
         self.streak = self.streak + 1 if diagnosis.label == self.label else 1
         self.label = diagnosis.label
         value = row.get("quality", objective)

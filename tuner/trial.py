@@ -63,7 +63,8 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
         log.append(row)
         epoch = int(row["epoch"])
         sample = save_samples(trainer, paths, epoch)
-        metrics = {**report.add(row, trainer.family), "sample_png": str(sample.resolve()) if sample else ""}
+        metrics = {**report.add(row, trainer.family, model=cfg.model),
+                   "sample_png": str(sample.resolve()) if sample else ""}
         if epoch == cfg.num_epochs - 1 or (epoch + 1) % cfg.checkpoint_every == 0:
             with tempfile.TemporaryDirectory() as tmp:
                 torch.save({"trainer": trainer.state_dict(), "report": report.state()}, Path(tmp) / STATE_FILE)
