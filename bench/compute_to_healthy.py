@@ -68,7 +68,7 @@ def method_autofix(broken, seed: int, epochs: int, root: Path, store) -> dict:
 
 def method_sweep(broken, seed: int, epochs: int, root: Path, store) -> dict:
     from search_spaces.spaces import model_space
-    from tuner.stopping import beats
+    from tuner.core.stopping import beats
     from tuner.sweep import Seek, SweepSettings, run_sweep
     from tuner.targets import ModelTarget
 
@@ -94,8 +94,8 @@ def method_manual(broken, seed: int, epochs: int, root: Path) -> dict:
 
     from trainables.config import GanConfig
     from trainables.run import train
-    from tuner.diagnosis import diagnose
-    from tuner.stopping import beats
+    from tuner.core.diagnosis import diagnose
+    from tuner.core.stopping import beats
 
     config, spent = {**broken.config, "num_epochs": epochs}, 0
     for i, step in enumerate(broken.target.applicable(broken.plan.steps)):

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tuner.diagnosis import LABELS, Diagnosis  # noqa: E402  (the pure core: no torch, Ray or MLflow)
+from tuner.core.diagnosis import LABELS, Diagnosis  # noqa: E402  (the pure core: no torch, Ray or MLflow)
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "diagnosis"
 BENCH_CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
@@ -141,8 +141,8 @@ def log_path(folder: Path, name: str) -> Path:
 
 def score(folder: Path) -> list[Call]:
     """Every run of a corpus folder (a manifest.json beside the logs) diagnosed from its log alone."""
-    from tuner.diagnosis import diagnose
-    from tuner.logs import read_run
+    from tuner.core.diagnosis import diagnose
+    from tuner.core.logs import read_run
 
     manifest_file = folder / "manifest.json"
     if not manifest_file.is_file():
@@ -209,7 +209,7 @@ def _calibration(calls: list[Call]) -> None:
 
 def fit(corpora: dict[str, Path]) -> None:
     """Count each rule's right calls on the fitting corpora's clear runs; write them as the core's calibration."""
-    from tuner.diagnosis import CALIBRATION, reload_calibration
+    from tuner.core.diagnosis import CALIBRATION, reload_calibration
 
     counts: dict[str, list[int]] = {}
     for name in FIT_ON:

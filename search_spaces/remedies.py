@@ -73,7 +73,7 @@ WGAN = MappingProxyType({
         R(3, "MODEL", "set", "wgan_large", "001 5: spectral norm + LayerNorm double regularisation",
           words="spectral norm + LayerNorm in the critic (001 5)"),
     ),
-    # a healthy run's sample-quality warnings (tuner.diagnosis.QUALITY_WARNINGS)
+    # a healthy run's sample-quality warnings (tuner.core.diagnosis.QUALITY_WARNINGS)
     "checkerboard": (
         R(3, "MODEL", "set", "wgan_large", "001 4.3: Upsample+Conv2d instead of ConvTranspose2d ends the grid",
           words="in the generator, Upsample + Conv2d instead of ConvTranspose2d (001 4.3)"),

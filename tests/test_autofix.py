@@ -17,8 +17,8 @@ from tests.conftest import tiny_overrides
 from trainables.config import build_config
 from trainables.registry import get_model
 from trainables.run import train
-from tuner.diagnosis import diagnose
-from tuner.prescription import prescribe
+from tuner.core.diagnosis import diagnose
+from tuner.core.prescription import prescribe
 
 POSTMORTEM = ("LEARNING_RATE_G = 1e-5  # TTUR, 10x\nLEARNING_RATE_D = 1e-4\nN_CRITIC = 5\nBATCH_SIZE = 32\n"
               "EMA_DECAY = 0.999\nLAMBDA_GP = 10.0\n")

@@ -16,7 +16,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tuner.cli import main
-from tuner.diagnosis import diagnose
+from tuner.core.diagnosis import diagnose
 from tuner.user_config import read
 
 EXAMPLE = Path(__file__).parent / "external_trainer"

@@ -11,12 +11,12 @@ import pytest
 from search_spaces.spaces import resolve, seed_point
 from trainables.config import FIELDS, GanConfig, build_config
 from trainables.registry import get_model, preset_overrides
-from tuner.diagnosis import Diagnosis
+from tuner.core.diagnosis import Diagnosis
+from tuner.core.prescription import prescribe
+from tuner.core.stopping import StopPolicy, beats, fixes, outcome, stop_decision
 from tuner.external import proxy, run_quality
-from tuner.prescription import prescribe
 from tuner.ray_hooks import CollapseStopper, Persisted, SeekStopper
 from tuner.stage_search import stage_search
-from tuner.stopping import StopPolicy, beats, fixes, outcome, stop_decision
 
 
 def postmortem() -> dict:

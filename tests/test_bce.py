@@ -19,8 +19,8 @@ from trainables.run import train
 from trainables.schedules import adapt_lr_d
 from trainables.trainer import Trainer
 from trainables.vocabulary import BCE_METRICS, columns
-from tuner.diagnosis import diagnose, epoch_warning
-from tuner.logs import read_run
+from tuner.core.diagnosis import diagnose, epoch_warning
+from tuner.core.logs import read_run
 
 
 def _cfg(model: str, **extra):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tuner.diagnosis import LABELS, diagnose
-from tuner.logs import read_run
+from tuner.core.diagnosis import LABELS, diagnose
+from tuner.core.logs import read_run
 
 CORPUS = Path(__file__).parent / "data" / "diagnosis"
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text())

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tuner.diagnosis import diagnose
-from tuner.prescription import ARCHITECTURE, prescribe
+from tuner.core.diagnosis import diagnose
+from tuner.core.prescription import ARCHITECTURE, prescribe
 
 
 def curve(points: list[tuple[int, float]], epochs: int, noise: float, seed: int) -> np.ndarray:
@@ -131,7 +131,7 @@ def test_the_diagnosis_core_imports_without_torch_ray_optuna_or_mlflow():
                "        if name.split('.')[0] in ('torch', 'ray', 'optuna', 'mlflow'):\n"
                "            raise ImportError('blocked: ' + name)\n"
                "sys.meta_path.insert(0, Block())\n"
-               "import tuner.diagnosis, tuner.signals, tuner.logs, tuner.stopping\n")
+               "import tuner.core.diagnosis, tuner.core.signals, tuner.core.logs, tuner.core.stopping\n")
     proc = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
 
@@ -165,7 +165,7 @@ def test_the_terminal_names_the_runner_up_and_what_would_settle_it(tmp_path):
 
 def test_a_per_iteration_log_is_judged_on_consecutive_means_and_keeps_a_blow_up():
     # 3,000 iterations of a healthy run whose every iteration jitters by its own size: read as 50 rows of means
-    from tuner.signals import ROWS, condensed
+    from tuner.core.signals import ROWS, condensed
     rng, n = np.random.default_rng(1), 3000
     e = np.arange(n) / 100
     frame = log(-0.3 - 2 * np.exp(-e / 4) + rng.normal(0, 0.3, n), 0.5 + rng.normal(0, 0.5, n))

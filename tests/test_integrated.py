@@ -222,8 +222,8 @@ def test_the_guides_ladder_is_data_in_the_guides_order_on_config_fields():
 
 
 def test_a_collapsed_before_run_is_prescribed_the_guides_rebalanced_rates_first():
-    from tuner.diagnosis import Diagnosis
-    from tuner.prescription import prescribe
+    from tuner.core.diagnosis import Diagnosis
+    from tuner.core.prescription import prescribe
 
     before = config("cpu", "before").to_dict()
     plan = prescribe(Diagnosis("mode_collapse", "bce", 20, 0.9, (), 100), before)

@@ -7,8 +7,8 @@ import io
 
 from ray.tune.experiment import Trial
 
+from tuner.core.stopping import StopPolicy
 from tuner.live_table import LiveView
-from tuner.stopping import StopPolicy
 
 EPOCHS = 6
 HEADER = "progress"  # a column of the table

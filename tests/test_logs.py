@@ -1,4 +1,4 @@
-"""tuner.logs: every loss-log layout it reads, and every error it names."""
+"""tuner.core.logs: every loss-log layout it reads, and every error it names."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from trainables.errors import GantuneError
-from tuner.logs import FAMILIES, LogError, RunLog, find_checkpoints, read_run
+from tuner.core.logs import FAMILIES, LogError, RunLog, find_checkpoints, read_run
 
 
 def write(path: Path, text: str) -> Path:

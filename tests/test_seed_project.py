@@ -16,7 +16,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tuner.cli import main
-from tuner.diagnosis import diagnose
+from tuner.core.diagnosis import diagnose
 from tuner.user_config import read, rewrite
 
 SEED_PROJECT = Path(__file__).parent / "seed_project"
@@ -169,8 +169,8 @@ def test_bad_sweep_input_for_your_trainer_gets_one_clear_line_and_exit_2(tmp_pat
 
 def test_a_stage_whose_changes_the_trainer_ignores_on_resume_trains_fresh_and_says_why(tmp_path):
     from tuner.autofix import Broken
+    from tuner.core.logs import find_checkpoints, read_run
     from tuner.external import ResumeFlag, setup_for
-    from tuner.logs import find_checkpoints, read_run
     from tuner.stage_search import stage_search
     from tuner.targets import CommandTarget, StageStart
 

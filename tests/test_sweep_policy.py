@@ -10,7 +10,7 @@ from search_spaces.spaces import WGAN_SPACE, parse_space, resolve, seed_point
 from trainables.config import FIELDS, GanConfig, build_config
 from trainables.errors import ConfigError
 from trainables.registry import get_model, preset_overrides
-from tuner.stopping import StopPolicy, outcome, stop_decision
+from tuner.core.stopping import StopPolicy, outcome, stop_decision
 
 
 def base(model: str = "wgan_large", preset: str = "cpu") -> dict:
@@ -102,10 +102,10 @@ def test_a_healthy_equal_rate_run_with_drifting_g_loss_is_never_stopped():
     # the samples (autofix's strictest setting), it is never stopped and ends healthy
     from pathlib import Path
 
+    from tuner.core.logs import read_run
+    from tuner.core.signals import trend
+    from tuner.core.stopping import STOP_LABELS
     from tuner.epoch_report import Report
-    from tuner.logs import read_run
-    from tuner.signals import trend
-    from tuner.stopping import STOP_LABELS
 
     corpus = Path(__file__).parents[1] / "bench" / "data" / "corpus" / "dev"
     truth = json.loads((corpus / "manifest.json").read_text())["07_wgan_equal_digits"]

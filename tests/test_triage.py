@@ -10,7 +10,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from tuner.diagnosis import diagnose
+from tuner.core.diagnosis import diagnose
 from tuner.triage import Outcome, TriageRun, plan, verdict
 
 SEED, TARGET = 42, 1024

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from tuner.cli import main
-from tuner.stopping import StopPolicy
+from tuner.core.stopping import StopPolicy
 from tuner.user_config import rewrite
 from tuner.watch import Tail
 

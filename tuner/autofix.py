@@ -21,11 +21,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tuner.diagnosis import Diagnosis
+from tuner.core.diagnosis import Diagnosis
+from tuner.core.prescription import Plan, prescribe
+from tuner.core.stopping import STOP_LABELS, beats
 from tuner.external import BrokenTrainerError
-from tuner.prescription import Plan, prescribe
 from tuner.stage_search import StageSearch, stage_search
-from tuner.stopping import STOP_LABELS, beats
 from tuner.sweep import Seek, Summary, SweepSettings, TrialOutcome, run_sweep
 from tuner.targets import StageStart, Target
 from tuner.tracking import Store, dumps

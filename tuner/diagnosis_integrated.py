@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from trainables.vocabulary import BCE, GUIDE_SCORE, NCA_PREFIX, SAMPLE_METRICS
-from tuner.diagnosis import Diagnosis, diagnose
+from tuner.core.diagnosis import Diagnosis, diagnose
 
 # network -> (the BCE column its view shows -> the integrated log's column it is read from)
 _NCA_SAMPLES = {m: NCA_PREFIX + m for m in (*SAMPLE_METRICS, GUIDE_SCORE)}

@@ -83,7 +83,7 @@ class Resume:
 
     def seed_log(self, path: Path) -> int:
         """The run's header and rows up to `epoch` written to `path` (the trainer appends); the rows written."""
-        from tuner.logs import read_run
+        from tuner.core.logs import read_run
 
         rows = int((read_run(self.log).frame["epoch"] <= self.epoch).sum())
         lines = [line for line in self.log.read_text().splitlines(keepends=True) if line.strip()]
@@ -276,7 +276,7 @@ class Child:
                                f"epochs: {why}")
 
     def _read(self) -> pd.DataFrame:
-        from tuner.logs import LogError, parse_log
+        from tuner.core.logs import LogError, parse_log
 
         try:
             text = self.losses.read_text()

@@ -17,8 +17,8 @@ from typing import Any
 
 from ray.tune import Callback
 
+from tuner.core.stopping import StopPolicy, outcome
 from tuner.epoch_report import QUALITY_FLOOR
-from tuner.stopping import StopPolicy, outcome
 from tuner.sweep_callbacks import error_line, trial_number
 
 COLUMNS = ("trial", "state", "progress", "d_loss", "g_loss", "collapse", "quality", "diagnosis")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tuner.diagnosis import Diagnosis
+from tuner.core.diagnosis import Diagnosis
 
 
 def plot_losses(frame: pd.DataFrame, diagnosis: Diagnosis, path: Path) -> None:

@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 from ray.tune import Stopper
 from ray.tune.search.optuna import OptunaSearch
 
-from tuner.stopping import StopPolicy, fixes, outcome, stop_decision
+from tuner.core.stopping import StopPolicy, fixes, outcome, stop_decision
 
 log = logging.getLogger(__name__)
 

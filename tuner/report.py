@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from trainables.errors import ConfigError
-from tuner.stopping import number
+from tuner.core.stopping import number
 from tuner.tracking import TAG, Store
 
 CURVES = ("d_loss", "g_loss", "quality", "w_dist")
@@ -285,7 +285,7 @@ def _stopped_table(views: list[TrialView]) -> str:
 
 
 def _trial_section(store: Store, t: TrialView, files: Path, out: Path) -> str:
-    from tuner.diagnosis import diagnose
+    from tuner.core.diagnosis import diagnose
 
     folder = files / t.run_id
     parts = [f"<h3 id='{t.run_id}'>{html.escape(t.stage)} / {html.escape(t.name)}: {html.escape(t.reading)}</h3>"]

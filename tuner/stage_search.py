@@ -13,7 +13,7 @@ from typing import Any
 
 from search_spaces.remedies import AROUND, FALLBACK
 from search_spaces.spaces import Param, choice, integer, log_float, uniform
-from tuner.prescription import Step
+from tuner.core.prescription import Step
 
 
 @dataclasses.dataclass(frozen=True)

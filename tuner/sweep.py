@@ -15,7 +15,7 @@ from typing import Any
 
 from search_spaces.spaces import Param, seed_point
 from trainables.errors import ConfigError
-from tuner.stopping import StopPolicy, Verdict, outcome
+from tuner.core.stopping import StopPolicy, Verdict, outcome
 from tuner.targets import Target
 from tuner.tracking import Store, dumps
 

@@ -11,7 +11,7 @@ from ray.tune import Callback
 
 from search_spaces.spaces import DERIVED
 from trainables.vocabulary import ALL_METRICS
-from tuner.stopping import StopPolicy, Verdict, outcome
+from tuner.core.stopping import StopPolicy, Verdict, outcome
 from tuner.tracking import Store
 
 # what a trial logs to MLflow each epoch, besides ALL_METRICS

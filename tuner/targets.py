@@ -18,8 +18,8 @@ from search_spaces.spaces import resolve
 from trainables.config import ARCHITECTURE_KEYS, GanConfig, write_config
 from trainables.errors import ConfigError
 from trainables.registry import get_model, model_names, switch_model
+from tuner.core.prescription import Plan, Step
 from tuner.external import ExternalSetup, Resume, config_text, trial_values
-from tuner.prescription import Plan, Step
 from tuner.stage_search import StageSearch
 
 EXTERNAL = "external"  # what MLflow records as the model of the user's own trainer

@@ -119,7 +119,7 @@ _BALANCE = {
 
 
 def _progress(cfg: GanConfig):
-    from tuner.diagnosis import epoch_warning
+    from tuner.core.diagnosis import epoch_warning
 
     family = get_model(cfg.model).family
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from tuner.diagnosis import diagnose
+from tuner.core.diagnosis import diagnose
 from tuner.trial import TrialSetup, train_trial
 
 

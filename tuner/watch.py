@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from tuner.stopping import StopPolicy, Verdict, stop_decision
+from tuner.core.stopping import StopPolicy, Verdict, stop_decision
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,8 +76,8 @@ class Watcher:
 
     def add(self, text: str) -> Iterator[Epoch | Failure]:
         """The new rows' epochs, and a Failure after the epoch that confirms one."""
+        from tuner.core.logs import infer_family, parse_log
         from tuner.external import row_proxy
-        from tuner.logs import infer_family, parse_log
 
         self.text += text
         frame = parse_log(self.text, self.source) if self.text.count("\n") > 1 else pd.DataFrame()

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from trainables.vocabulary import FAMILIES
+from tuner.core.stopping import number
 from tuner.run_context import add_run_options, add_seed_option
-from tuner.stopping import number
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,9 +50,9 @@ def run(args: argparse.Namespace) -> int:
     """Diagnose a GAN run from its per-epoch log and prescribe the guides' remedies in their order."""
     from trainables.errors import ConfigError
     from tuner import user_config
+    from tuner.core.logs import find_checkpoints, read_run
+    from tuner.core.prescription import prescribe
     from tuner.diagnosis_integrated import diagnose_run
-    from tuner.logs import find_checkpoints, read_run
-    from tuner.prescription import prescribe
 
     if args.write and not args.config:
         raise ConfigError("--write needs --config FILE: the file to apply the first step to")

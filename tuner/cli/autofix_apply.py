@@ -70,8 +70,8 @@ def _apply(args: argparse.Namespace, stdout: Any) -> int:
 # ----- the broken run ---------------------------------------------------------------------------------------------
 def load_broken(args: argparse.Namespace) -> Broken:
     """The run's log, diagnosis and config, and the user's trainer when --train-cmd names one."""
-    from tuner.diagnosis import diagnose
-    from tuner.logs import find_checkpoints, read_run
+    from tuner.core.diagnosis import diagnose
+    from tuner.core.logs import find_checkpoints, read_run
 
     log = read_run(args.run, args.family)
     diagnosis = diagnose(log.frame, log.family)
@@ -87,8 +87,8 @@ def load_broken(args: argparse.Namespace) -> Broken:
 
 def _external(args: argparse.Namespace, log: Any, diagnosis: Any) -> Broken:
     from tuner import user_config
+    from tuner.core.logs import find_checkpoints
     from tuner.external import ResumeFlag, run_quality, setup_for
-    from tuner.logs import find_checkpoints
     from tuner.project import layout_for
 
     if not args.config:

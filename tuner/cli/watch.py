@@ -72,8 +72,8 @@ def _follow(events: Any, watcher: Any, config: dict[str, Any], log: Path, args: 
 
 def _checked(args: argparse.Namespace) -> tuple[Path, dict[str, Any], Any]:
     from tuner import user_config
+    from tuner.core.stopping import STOP_LABELS, StopPolicy
     from tuner.external import epochs_key
-    from tuner.stopping import STOP_LABELS, StopPolicy
 
     path = Path(args.path)
     log = path / "losses.csv" if path.is_dir() or (not path.exists() and not path.suffix) else path
@@ -168,9 +168,9 @@ def _num(value: Any) -> str:
 
 def _report_failure(failure: Any, watcher: Any, config: dict[str, Any], log: Path, args: argparse.Namespace) -> None:
     from tuner.cli.autofix import print_report
-    from tuner.diagnosis import diagnose
-    from tuner.logs import find_checkpoints, infer_family
-    from tuner.prescription import prescribe
+    from tuner.core.diagnosis import diagnose
+    from tuner.core.logs import find_checkpoints, infer_family
+    from tuner.core.prescription import prescribe
 
     family = args.family or infer_family(failure.frame)
     diagnosis = diagnose(failure.frame, family)

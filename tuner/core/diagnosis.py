@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tuner.signals import (
+from tuner.core.signals import (
     BLURRY,
     CHANCE,
     CHECKERBOARD,

@@ -10,7 +10,7 @@ from typing import Any
 from search_spaces.remedies import ALIASES, Remedy, ladder_for
 from trainables.config import ARCHITECTURE_KEYS
 from trainables.registry import get_model, model_names
-from tuner.diagnosis import Diagnosis, warning_remedies
+from tuner.core.diagnosis import Diagnosis, warning_remedies
 
 ARCHITECTURE = "ARCHITECTURE"  # a change to the user's own networks, in words: no config key can make it
 

@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from tuner.signals import GRACE, TAIL_MIN
+from tuner.core.signals import GRACE, TAIL_MIN
 
 STOP_LABELS = ("mode_collapse", "discriminator_dominant", "generator_dominant")
 # Stopping kills a trial, so the samples must agree: a dominance label from the losses alone (g_loss climbing
