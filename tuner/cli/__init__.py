@@ -21,10 +21,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _commands() -> dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]]:
-    from tuner import train_command
-    from tuner.cli import autofix, evaluate, report, sweep, triage, ui, watch
+    from tuner.cli import autofix, evaluate, report, sweep, train, triage, ui, watch
 
-    return {"train": (train_command.add_arguments, train_command.run),
+    return {"train": (train.add_arguments, train.run),
             "evaluate": (evaluate.add_arguments, evaluate.run),
             "autofix": (autofix.add_arguments, autofix.run),
             "sweep": (sweep.add_arguments, sweep.run),
