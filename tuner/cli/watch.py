@@ -97,7 +97,9 @@ def _start(cmd: list[str]) -> subprocess.Popen | None:
     if not cmd:
         return None
     try:
-        return subprocess.Popen(cmd)
+        # SIGINT at its default in the trainer, whatever watch inherited (a shell's `&`, a test runner's worker ignore
+        # it): the stop watch sends must reach the trainer's KeyboardInterrupt
+        return subprocess.Popen(cmd, preexec_fn=_default_sigint)
     except OSError as err:
         raise ConfigError(f"cannot start {cmd[0]!r}: {err.strerror}") from None
 
@@ -110,6 +112,10 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _running(trainer: subprocess.Popen | None, pid: int | None) -> Callable[[], bool]:
