@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from trainables.errors import GantuneError
+from tuner.core.signals import group_means
 
 FAMILIES = ("wgan", "bce")
 LOSS_FILE = "losses.csv"
@@ -431,9 +432,7 @@ def _per_epoch(frame: pd.DataFrame) -> pd.DataFrame:
     row is NaN or infinite: a loss that blew up stays blown up."""
     passes = (frame["epoch"].diff() < 0).cumsum()
     latest = frame[passes == passes.groupby(frame["epoch"]).transform("max")]
-    grouped = latest.groupby("epoch", sort=True)
-    means, last = grouped.mean(), grouped.nth(-1).set_index("epoch")
-    return means.where(np.isfinite(last), last).reset_index()[frame.columns]
+    return group_means(latest.groupby("epoch", sort=True)).reset_index()[frame.columns]
 
 
 # --- small helpers ------------------------------------------------------------------------------------------

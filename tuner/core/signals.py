@@ -101,10 +101,15 @@ def condensed(frame: pd.DataFrame) -> pd.DataFrame:
         return frame
     bins = np.arange(len(frame)) * ROWS // len(frame)
     grouped = frame.groupby(bins, sort=True)
+    return group_means(grouped).assign(epoch=grouped["epoch"].first()).reset_index(drop=True)
+
+
+def group_means(grouped: pd.core.groupby.DataFrameGroupBy) -> pd.DataFrame:
+    """Each group's mean, except where its last row is NaN or infinite, which it keeps: a blow-up stays one."""
     means = grouped.mean()
-    last = grouped.nth(-1).set_index(means.index)
-    means = means.where(np.isfinite(last), last)
-    return means.assign(epoch=grouped["epoch"].first()).reset_index(drop=True)
+    last = grouped.nth(-1)  # in the rows' order, which need not be the groups' order: aligned by group number
+    last = last.set_axis(means.index[grouped.ngroup().loc[last.index].to_numpy()])[means.columns]
+    return means.where(np.isfinite(last), last)
 
 
 # ----- the columns signals read ---------------------------------------------------------------------------------
