@@ -18,7 +18,8 @@ def pytest_configure(config: pytest.Config) -> None:
 # (two Ray runtimes, or two browsers, on two cores starve each other). The `xdist_group` mark would say this per
 # test, but pytest 9.2 with pytest-xdist 3.8 drops the mark's nodeid suffix, so `--dist loadgroup` spreads a
 # group over the workers; the scheduler below reads the group from here instead.
-GROUPS = {"test_sweep.py": "ray", "test_allocator.py": "ray", "test_autofix_apply.py": "ray", "test_triage.py": "ray",
+GROUPS = {"test_sweep.py": "ray", "test_faults.py": "ray",
+          "test_allocator.py": "ray", "test_autofix_apply.py": "ray", "test_triage.py": "ray",
           "test_seed_project.py": "ray", "test_integrated.py": "ray", "test_ui_browser.py": "browser"}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -133,26 +133,41 @@ def train(cfg: GanConfig, out_dir: Path, device: torch.device, resume: dict | No
 def train_from(trainer: Trainer, out_dir: Path, resume: dict | None = None,
                on_epoch: EpochCallback | None = None) -> Trainer:
     """`train` with the trainer made (and so its data checked) by the caller; the run directory is made here."""
-    cfg = trainer.cfg
     paths = RunPaths(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if resume is not None:
         trainer.load_state_dict(resume)
     write_config(trainer.cfg, paths.config)
     log = LossLog(paths.losses, keep_epochs=trainer.epoch, columns=trainer.columns)
-    while trainer.epoch < cfg.num_epochs:
-        row = trainer.train_epoch()
-        log.append(row)
-        _save_outputs(trainer, paths, int(row["epoch"]))
+    for done in run_epochs(trainer, paths, log):
+        if done.checkpoint_due:
+            save_checkpoint(trainer, paths.checkpoint(done.epoch))
         if on_epoch is not None:
-            on_epoch(row)
+            on_epoch(done.row)
     return trainer
 
 
-def _save_outputs(trainer: Trainer, paths: RunPaths, epoch: int) -> None:
-    save_samples(trainer, paths, epoch)
-    if epoch == trainer.cfg.num_epochs - 1 or (epoch + 1) % trainer.cfg.checkpoint_every == 0:
-        save_checkpoint(trainer, paths.checkpoint(epoch))
+@dataclasses.dataclass(frozen=True)
+class EpochDone:
+    row: dict[str, float]  # the epoch's losses.csv row
+    sample: Path | None  # the grid saved this epoch, if one was due
+    checkpoint_due: bool  # every CHECKPOINT_EVERY epochs and at the last
+
+    @property
+    def epoch(self) -> int:
+        return int(self.row["epoch"])
+
+
+def run_epochs(trainer: Trainer, paths: RunPaths, log: LossLog) -> Iterator[EpochDone]:
+    """The epoch loop every run shares (`gantune train`, a sweep's trial): train an epoch, append its row, save its
+    grid when due. The caller saves the checkpoint when due, as a file or as a Ray Tune checkpoint."""
+    cfg = trainer.cfg
+    while trainer.epoch < cfg.num_epochs:
+        row = trainer.train_epoch()
+        log.append(row)
+        epoch = int(row["epoch"])
+        due = epoch == cfg.num_epochs - 1 or (epoch + 1) % cfg.checkpoint_every == 0
+        yield EpochDone(row, save_samples(trainer, paths, epoch), due)
 
 
 def save_samples(trainer: Trainer, paths: RunPaths, epoch: int) -> Path | None:

@@ -103,6 +103,7 @@ class FixResult:
     seconds: float
     parent_run_id: str
     trained: bool = True  # False: `config` holds guide's values no trial trained (labelled untrained)
+    interrupted: str | None = None  # the stop signal that ended the walk (SIGINT, ...), None if it ran its course
 
     @property
     def fixed_stage(self) -> int | None:
@@ -111,7 +112,7 @@ class FixResult:
     def to_dict(self) -> dict[str, Any]:
         return {"diagnosis": self.broken.diagnosis.to_dict(), "source": self.broken.source,
                 "original_quality": _json_float(self.broken.quality),
-                "fixed": self.fixed is not None, "fixed_stage": self.fixed_stage,
+                "fixed": self.fixed is not None, "fixed_stage": self.fixed_stage, "interrupted": self.interrupted,
                 "fixed_trial": self.fixed.name if self.fixed else None,
                 "fixed_quality": _json_float(self.fixed.quality) if self.fixed else None,
                 "config_file": str(self.config_path), "config_trained": self.trained,
@@ -134,10 +135,15 @@ def run_autofix(broken: Broken, settings: FixSettings, store: Store, on_stage: A
         store.log(parent, tags={"gantune.status": "trainer_error", "gantune.error": str(err)[:500]})
         store.end(parent, "FAILED")
         raise
+    except KeyboardInterrupt:  # a second signal, or one between two stages' sweeps
+        store.log(parent, tags={"gantune.status": "interrupted"})
+        store.end(parent, "KILLED")
+        raise
     fixed = next((r.fixed for r in results if r.fixed), None)
     path, diff = _write_config(broken, settings, current)
+    signal = next((r.summary.interrupted for r in results if r.summary and r.summary.interrupted), None)
     result = FixResult(broken, tuple(results), current, fixed, path, diff, sum(r.spent for r in results),
-                       time.perf_counter() - started, parent, trained)
+                       time.perf_counter() - started, parent, trained, signal)
     _record(result, settings, store)
     return result
 
@@ -156,6 +162,8 @@ def _walk(broken: Broken, settings: FixSettings, store: Store, parent: str,
         spent += result.spent
         if on_stage is not None:
             on_stage(result)
+        if result.summary is not None and result.summary.interrupted:
+            return results, current, trained
         _check_trained(result)
         if result.fixed is not None:
             return results, _full_config(broken, search, result.fixed.values), True
@@ -254,11 +262,12 @@ def _record(result: FixResult, settings: FixSettings, store: Store) -> None:
     report = settings.path / "autofix.json"
     report.write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
     (settings.path / "fixed_config.diff").write_text(result.diff)
-    status = f"fixed:stage{result.fixed_stage}" if result.fixed else "not_fixed"
+    status = f"fixed:stage{result.fixed_stage}" if result.fixed else "interrupted" if result.interrupted \
+        else "not_fixed"
     metrics = {"spent_trial_epochs": result.spent, "seconds": result.seconds,
                "original_quality": result.broken.quality,
                "fixed_quality": result.fixed.quality if result.fixed else math.nan}
     store.log(result.parent_run_id, metrics, tags={"gantune.status": status})
     for path in (report, result.config_path, settings.path / "fixed_config.diff"):
         store.artifact(result.parent_run_id, path)
-    store.end(result.parent_run_id, "FINISHED" if result.fixed else "FAILED")
+    store.end(result.parent_run_id, "FINISHED" if result.fixed else "KILLED" if result.interrupted else "FAILED")

@@ -121,14 +121,18 @@ class HonestOptunaSearch(OptunaSearch):
         super().__init__(*args, **kwargs)
         self.policy = policy
         self.last: dict[str, dict] = {}  # trial id -> its last report (saved with the searcher's state)
+        self.reported: dict[str, int] = {}  # trial id -> the last step told to Optuna (saved likewise)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         self.last[trial_id] = result
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
-        value = result.get(self.metric)
+        value, step = result.get(self.metric), int(result["training_iteration"])
+        if step <= self.reported.get(trial_id, 0):
+            return  # a step replayed from the trial's checkpoint after a resume: Optuna holds it already
         if isinstance(value, int | float) and value == value:  # Optuna refuses NaN intermediate values
-            self._ot_trials[trial_id].report(float(value), result["training_iteration"])
+            self._ot_trials[trial_id].report(float(value), step)
+            self.reported[trial_id] = step
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:

@@ -160,6 +160,19 @@ def _quiet() -> None:
     for name in ("ray", "ray.tune", "ray.train", "mlflow", "optuna", "alembic"):
         logging.getLogger(name).setLevel(logging.ERROR)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    controller = logging.getLogger("ray.tune.execution.tune_controller")
+    if not any(isinstance(f, _GoneCheckpoint) for f in controller.filters):
+        controller.addFilter(_GoneCheckpoint())
+
+
+class _GoneCheckpoint(logging.Filter):
+    """Drops Ray's traceback for a checkpoint folder that is already gone. After a driver killed with SIGKILL,
+    the resumed experiment's state still lists a checkpoint the trial deleted (keeping only the newest) after the
+    last snapshot; Ray's attempt to delete it again fails harmlessly, and the trial goes on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, FileNotFoundError) and "Error handling checkpoint" in str(record.msg))
 
 
 def stop_ray() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from search_spaces.spaces import Param, seed_point
 from trainables.errors import ConfigError
-from tuner.core.stopping import StopPolicy, Verdict, outcome
+from tuner.core.stopping import StopPolicy, Verdict, interrupted, outcome
 from tuner.targets import Target
 from tuner.tracking import Store, dumps
 
@@ -95,6 +95,7 @@ class Summary:
     best: TrialOutcome | None
     best_config_path: Path | None
     parent_run_id: str
+    interrupted: str | None = None  # the stop signal that ended the sweep before its trials did (SIGINT, ...)
 
     @property
     def counts(self) -> Counter:
@@ -168,6 +169,7 @@ def _tuner(settings: SweepSettings, callbacks: list, broken: Any):
 def run_sweep(settings: SweepSettings, store: Store) -> Summary:
     from ray import tune
 
+    from tuner.interrupt import Interruption
     from tuner.live_table import LiveView
     from tuner.sweep_callbacks import BrokenTrainerWatch, SweepTracker
 
@@ -183,8 +185,9 @@ def run_sweep(settings: SweepSettings, store: Store) -> Summary:
                                    resume_errored=True)
     else:
         tuner = _tuner(settings, callbacks, broken)
-    grid = tuner.fit()
-    summary = _summarise(settings, grid, store, parent_id)
+    with Interruption() as interruption:
+        grid = tuner.fit()
+    summary = _summarise(settings, grid, store, parent_id, interruption.received)
     broken.check()  # the trainer cannot run: one line and exit 2, not a ladder of errors
     return summary
 
@@ -215,15 +218,21 @@ def _parent(settings: SweepSettings, store: Store) -> str:
     return run_id
 
 
-def _summarise(settings: SweepSettings, grid: Any, store: Store, parent_id: str) -> Summary:
+def _summarise(settings: SweepSettings, grid: Any, store: Store, parent_id: str,
+               signal: str | None = None) -> Summary:
     policy = settings.policy
+    cut = _open_trials(settings, store) if signal else set()
     trials = []
     for result in grid:
         metrics = result.metrics or {}
-        verdict = outcome(metrics, policy, error=result.error is not None)
+        trial_id = str(metrics.get("trial_id") or Path(result.path).name.partition("_")[2])
+        if signal and (trial_id in cut or not metrics):
+            verdict = interrupted(metrics, signal)
+        else:
+            verdict = outcome(metrics, policy, error=result.error is not None)
         epoch = metrics.get("epoch")
         trials.append(TrialOutcome(
-            name=Path(result.path).name, trial_id=str(metrics.get("trial_id", "")), values=dict(result.config or {}),
+            name=Path(result.path).name, trial_id=trial_id, values=dict(result.config or {}),
             verdict=verdict, quality=float(metrics.get(METRIC, float("nan"))),
             epochs_run=int(epoch) + 1 if epoch is not None else 0,
             iterations=int(metrics.get("training_iteration", 0)), path=str(result.path),
@@ -232,9 +241,16 @@ def _summarise(settings: SweepSettings, grid: Any, store: Store, parent_id: str)
     best_path = None
     if best is not None:
         best_path = settings.target.write_best(settings.base, best.values, settings.path / "best_config.json")
-    summary = Summary(settings, tuple(trials), best, best_path, parent_id)
+    summary = Summary(settings, tuple(trials), best, best_path, parent_id, signal)
     _record(summary, store)
     return summary
+
+
+def _open_trials(settings: SweepSettings, store: Store) -> set[str]:
+    """Trials whose MLflow run is still open: in an interrupted sweep, those the signal cut (a trial that ended
+    before it was closed by the tracker as it ended)."""
+    return {run.data.tags.get("gantune.trial_id", "") for run in store.search(sweep=settings.name)
+            if run.info.status == "RUNNING"}
 
 
 def _error_text(error: Any) -> str | None:
@@ -257,12 +273,17 @@ def _record(summary: Summary, store: Store) -> None:
                "epochs_saved_by_stopper": summary.epochs_saved(True),
                "epochs_saved_by_asha": summary.epochs_saved(False),
                **{f"n_{status.replace(':', '_')}": n for status, n in counts.items()}}
-    tags = {"gantune.best_trial": summary.best.name if summary.best else ""}
+    tags = {"gantune.best_trial": summary.best.name if summary.best else "",
+            "gantune.status": "interrupted" if summary.interrupted else "finished",
+            "gantune.interrupted_by": summary.interrupted or ""}
     store.log(summary.parent_run_id, metrics, tags=tags)
     folder = summary.settings.path
-    (folder / "summary.md").write_text(summary.table() + "\n")
+    heading = f"Interrupted by {summary.interrupted}; resume the sweep to finish it.\n\n" if summary.interrupted \
+        else ""
+    (folder / "summary.md").write_text(heading + summary.table() + "\n")
     (folder / "summary.json").write_text(json.dumps(
         {"best": summary.best.name if summary.best else None, "counts": dict(counts),
+         "interrupted": summary.interrupted,
          "trials": [{"name": t.name, "trial_id": t.trial_id, "values": t.values, "quality": t.quality,
                      "epochs_run": t.epochs_run, **t.verdict.to_dict()} for t in summary.trials]},
         indent=2, default=str) + "\n")
@@ -272,7 +293,7 @@ def _record(summary: Summary, store: Store) -> None:
     _log_best_checkpoints(summary, store)
     _close_open_runs(summary, store)
     _close_lost_runs(summary, store)
-    store.end(summary.parent_run_id)
+    store.end(summary.parent_run_id, "KILLED" if summary.interrupted else "FINISHED")
 
 
 def _close_open_runs(summary: Summary, store: Store) -> None:

@@ -11,7 +11,8 @@ from ray.tune import Callback
 
 from search_spaces.spaces import DERIVED
 from trainables.vocabulary import ALL_METRICS
-from tuner.core.stopping import StopPolicy, Verdict, outcome
+from tuner.core.stopping import INTERRUPTED, StopPolicy, Verdict, outcome
+from tuner.interrupt import received
 from tuner.tracking import Store
 
 # what a trial logs to MLflow each epoch, besides ALL_METRICS
@@ -52,6 +53,7 @@ class SweepTracker(Callback):
         self.policy, self.config_of, self.seed = policy, config_of, dict(seed)
         self.seed_label = seed_label
         self.runs: dict[str, str] = {}
+        self.logged: dict[str, int] = {}  # trial id -> the last epoch in MLflow (a resumed trial replays some)
         self.pending: dict[str, list[tuple[str, int]]] = {}  # sample grids not yet readable
 
     def setup(self, **info) -> None:
@@ -65,6 +67,7 @@ class SweepTracker(Callback):
             run_id, created = self.store.run(name, {"sweep": self.sweep, "trial_id": trial.trial_id}, self.parent_id,
                                              getattr(self, "known", None))
             self.runs[trial.trial_id] = run_id
+            self.logged[trial.trial_id] = -1 if created else self.store.last_step(run_id)
             if created:
                 cfg = self.config_of(trial.config)
                 params = {**cfg.to_dict(), **{k.upper(): v for k, v in trial.config.items() if k in DERIVED}}
@@ -78,6 +81,9 @@ class SweepTracker(Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info) -> None:
         run_id, epoch = self._run(trial), int(result.get("epoch", 0))
+        if epoch <= self.logged.get(trial.trial_id, -1):
+            return  # an epoch replayed from the trial's checkpoint after a resume: MLflow holds it already
+        self.logged[trial.trial_id] = epoch
         keys = ALL_METRICS + REPORT_METRICS
         metrics = {k: result[k] for k in keys if k in result}
         if not result.get("quality_measured"):
@@ -101,7 +107,8 @@ class SweepTracker(Callback):
         self._finish(trial, error=False)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info) -> None:
-        self._finish(trial, error=True)
+        if received() is None:  # a trial that fails as the sweep is interrupted stays open: the summary says so
+            self._finish(trial, error=True)
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info) -> None:
         self.store.log(self._run(trial), tags={"gantune.retries": trial.num_failures})
@@ -124,7 +131,7 @@ def verdict_tags(verdict: Verdict, reason: str | None = None) -> dict[str, Any]:
 
 
 def run_state(verdict: Verdict) -> str:
-    return "KILLED" if verdict.collapsed else "FINISHED"
+    return "KILLED" if verdict.collapsed or verdict.status == INTERRUPTED else "FINISHED"
 
 
 def error_line(trial: Any) -> str:

@@ -161,6 +161,11 @@ class Store:
             if chunk or (i == 0 and batch_tags):
                 self.client.log_batch(run_id, metrics=chunk, tags=batch_tags[:100] if i == 0 else [])
 
+    def last_step(self, run_id: str) -> int:
+        """The highest step of any metric the run holds, -1 when it holds none."""
+        keys = self.client.get_run(run_id).data.metrics
+        return max((m.step for key in keys for m in self.client.get_metric_history(run_id, key)), default=-1)
+
     def image(self, run_id: str, path: Path, key: str, step: int) -> bool:
         if not path.is_file():
             return False

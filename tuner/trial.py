@@ -21,7 +21,7 @@ import torch
 from search_spaces.spaces import resolve
 from trainables.config import GanConfig, write_config
 from trainables.device import resolve_device
-from trainables.run import LossLog, RunPaths, load_checkpoint, make_trainer, save_samples
+from trainables.run import LossLog, RunPaths, load_checkpoint, make_trainer, run_epochs
 from trainables.trainer import Trainer
 from tuner.epoch_report import Report
 
@@ -58,14 +58,10 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     log = LossLog(paths.losses, keep_epochs=0, columns=trainer.columns)
     for row in report.history:
         log.append(row)
-    while trainer.epoch < cfg.num_epochs:
-        row = trainer.train_epoch()
-        log.append(row)
-        epoch = int(row["epoch"])
-        sample = save_samples(trainer, paths, epoch)
-        metrics = {**report.add(row, trainer.family, model=cfg.model),
-                   "sample_png": str(sample.resolve()) if sample else ""}
-        if epoch == cfg.num_epochs - 1 or (epoch + 1) % cfg.checkpoint_every == 0:
+    for done in run_epochs(trainer, paths, log):
+        metrics = {**report.add(done.row, trainer.family, model=cfg.model),
+                   "sample_png": str(done.sample.resolve()) if done.sample else ""}
+        if done.checkpoint_due:
             with tempfile.TemporaryDirectory() as tmp:
                 torch.save({"trainer": trainer.state_dict(), "report": report.state()}, Path(tmp) / STATE_FILE)
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))

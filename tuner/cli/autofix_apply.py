@@ -64,6 +64,10 @@ def _apply(args: argparse.Namespace, stdout: Any) -> int:
         print(json.dumps(result.to_dict(), default=str), file=stdout)
     if args.write and result.fixed and broken.target.writes_back:
         _write_back(Path(args.config), result)
+    if result.interrupted:
+        from tuner.interrupt import exit_code
+
+        return exit_code(result.interrupted)
     return 0 if result.fixed else 1
 
 
@@ -158,7 +162,11 @@ def _print_stage(result: StageResult) -> None:
 def _print_result(result: FixResult, uri: str) -> None:
     from tuner.tracking import ui_command
 
-    if result.fixed:
+    if result.interrupted:
+        print(f"\ninterrupted by {result.interrupted} at stage {result.stages[-1].search.stage}: its trials were "
+              f"stopped and recorded as interrupted; the config below is the best carried so far (autofix does not "
+              f"resume: run the command again with another --name to start over)")
+    elif result.fixed:
         print(f"\nfixed at stage {result.fixed_stage} by {result.fixed.name}: healthy, quality "
               f"{result.fixed.quality:.4g} (the broken run: {result.broken.quality:.4g})")
     elif result.trained:

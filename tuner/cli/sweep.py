@@ -74,7 +74,27 @@ def run(args: argparse.Namespace) -> int:
     with run_context(run_options(args), announce) as store:
         summary = run_sweep(settings, store)
     _print_summary(summary, store.uri, time.perf_counter() - started)
+    if summary.interrupted:
+        from tuner.interrupt import exit_code
+
+        n = summary.counts.get("interrupted", 0)
+        print(f"\nsweep {settings.name} interrupted by {summary.interrupted}: {n} trial(s) interrupted, their "
+              f"state saved; resume with:\n  {resume_command(settings.name)}", flush=True)
+        return exit_code(summary.interrupted)
     return 0 if summary.best is not None else 1
+
+
+def resume_command(name: str, argv: list[str] | None = None) -> str:
+    """This command line with `--name NAME --resume`: a resumed sweep must be given the same options."""
+    import shlex
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--name" not in args and not any(a.startswith("--name=") for a in args):
+        args += ["--name", name]
+    if "--resume" not in args:
+        args.append("--resume")
+    return "gantune " + " ".join(shlex.quote(a) for a in args)
 
 
 def _settings(args: argparse.Namespace):
@@ -176,7 +196,7 @@ def _print_summary(summary, uri: str, seconds: float) -> None:
     print(f"  trial-epochs saved: {summary.epochs_saved(True)} by the collapse stopper, "
           f"{summary.epochs_saved(False)} by ASHA (of {len(summary.trials) * s.epochs})")
     if summary.best is None:
-        print("no trial completed healthy; see the reasons above and in MLflow")
+        print("no trial completed healthy" + ("" if summary.interrupted else "; see the reasons above and in MLflow"))
     else:
         b = summary.best
         print(f"best: {b.name} quality {b.quality:.4g} ({b.verdict.status}), values "

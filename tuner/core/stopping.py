@@ -22,6 +22,7 @@ STOP_LABELS = ("mode_collapse", "discriminator_dominant", "generator_dominant")
 # for a few epochs is normal early in WGAN training) is left to ASHA unless a sample signal fired with it.
 SAMPLE_SIGNALS = ("collapse_score_share", "diversity_ratio_tail")
 CUT = ("stopped:asha", "stopped:ended")  # ended early for a reason other than the trial's own health
+INTERRUPTED = "interrupted"  # the sweep was stopped by a signal while this trial ran; a resume continues it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +48,7 @@ class StopPolicy:
 
 @dataclasses.dataclass(frozen=True)
 class Verdict:
-    status: str  # healthy, diverged, stopped:<label>, stopped:asha, finished:<label>, error, running
+    status: str  # healthy, diverged, stopped:<label>, stopped:asha, finished:<label>, error, interrupted
     label: str  # the diagnosis at the trial's last report
     epoch: int | None  # the last epoch reported (0-based)
     reason: str
@@ -61,7 +62,7 @@ class Verdict:
     def optuna_state(self) -> str:
         if self.collapsed or self.status == "error":
             return "FAIL"
-        return "PRUNED" if self.status in CUT else "COMPLETE"
+        return "PRUNED" if self.status in CUT or self.status == INTERRUPTED else "COMPLETE"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -109,6 +110,15 @@ def outcome(result: Mapping[str, Any] | None, policy: StopPolicy, error: bool = 
                                                     f"{result.get('quality', float('nan')):.4g} below its rung")
     status = "healthy" if label == "healthy" else f"finished:{label}"
     return Verdict(status, label, epoch, f"ran all {policy.max_epochs} epochs; diagnosis {label}")
+
+
+def interrupted(result: Mapping[str, Any] | None, signal: str) -> Verdict:
+    """The status of a trial that was running (or waiting) when the sweep received a stop signal."""
+    label = str(result.get("diagnosis", "unknown")) if result else "unknown"
+    epoch = _epoch(result) if result else None
+    at = f"at epoch {epoch}" if epoch is not None else "before its first epoch"
+    return Verdict(INTERRUPTED, label, epoch, f"the sweep was interrupted ({signal}) {at}; resuming the sweep "
+                                              f"continues this trial from its last checkpoint")
 
 
 def beats(quality: float, goal: float | None) -> bool:
