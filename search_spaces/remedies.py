@@ -3,10 +3,12 @@
 Stages follow the guides' order: 1 LAMBDA_GP, 2 N_CRITIC and the learning rates, 3 architecture, 4 capacity
 (BCE, guide 004: 1 the discriminator's learning rate, 2 label smoothing and instance noise, 3 D_TRAIN_RATIO,
 4 the discriminator's architecture (dropout, spectral norm), 5 the Wasserstein loss).
-A `Remedy` says how to move one parameter: set it, scale it, match another, add to it, or climb a rung of the
+A `Remedy` says how to move one parameter: set it, scale it, match another, add to it, climb a rung of the
 guide's sequence of values (`rung`: LR_D 1e-4 then 5e-5; the first value past the current one, so a config
-already at 1e-4 gets 5e-5 and one past the last rung gets no step); `low`/`high` keep the result on the safe
-side (e.g. N_CRITIC never below 1).
+already at 1e-4 gets 5e-5 and one past the last rung gets no step), step toward the canonical value (`toward`:
+the guide's factor, or most of the way back at once when the value is far from it: a rate 20x the canonical one
+comes back to 2x, not to 10x), or rise to a multiple of another parameter's new value (`above`: 004's LR_G at
+twice LR_D); `low`/`high` keep the result on the safe side (e.g. N_CRITIC never below 1).
 """
 
 from __future__ import annotations
@@ -31,10 +33,31 @@ class Remedy:
     low: float | None = None  # the result is kept within [low, high]
     high: float | None = None
     words: str | None = None  # a MODEL switch in the guides' terms, for a trainer that is not gantune's
+    when: tuple[str, Any] | None = None  # (parameter, value): only where the config holds that value
+
+
+# `toward`: a value more than FAR times from its canonical one (in the step's direction) moves to
+# canonical * (old / canonical) ** KEEP, three quarters of the way back on a log scale, when that goes further
+# than the guide's factor: halving a rate 20x too high leaves it 10x too high (issue 23's unstable toy2d run).
+FAR = 4.0
+KEEP = 0.25
+# The canonical values `toward` steps to when the model is not gantune's (a gantune model's seed config holds its
+# own): WGAN-GP's rates and penalty (001 2.1, 2.3: WGAN_small's equal 1e-4, LAMBDA_GP 10), 004's BCE rates.
+CANONICAL = MappingProxyType({
+    "wgan": MappingProxyType({"LEARNING_RATE_G": 1e-4, "LEARNING_RATE_D": 1e-4, "LAMBDA_GP": 10.0}),
+    "bce": MappingProxyType({"LEARNING_RATE_G": 2e-4, "LEARNING_RATE_D": 1e-4}),
+})
 
 
 R = Remedy
 _LR_G, _LR_D = "LEARNING_RATE_G", "LEARNING_RATE_D"
+# 001 2.3: "Adam betas (0.0, 0.9) are correct for WGAN-GP, do not change them": a config that did is put back with
+# the rates (hot betas (0.9, 0.99) make the critic's steps overshoot as a hot rate does)
+_ADAM = ("OPTIMIZER", "adam")
+_BETAS = (
+    R(2, "BETA1", "set", 0.0, "001 2.3: Adam betas (0.0, 0.9) are correct for WGAN-GP", when=_ADAM),
+    R(2, "BETA2", "set", 0.9, "001 2.3: Adam betas (0.0, 0.9) are correct for WGAN-GP", when=_ADAM),
+)
 
 WGAN = MappingProxyType({
     "discriminator_dominant": (
@@ -43,6 +66,7 @@ WGAN = MappingProxyType({
         R(2, "N_CRITIC", "add", -2, "000: the generator updates more often relative to the critic", low=1),
         R(2, "BATCH_SIZE", "set", 64, "000: more stable gradient-penalty estimates; matches small", low=64),
         R(2, "EMA_DECAY", "set", 0.995, "000: faster EMA warm-up; 0.999 barely moved in early epochs"),
+        *_BETAS,
         R(3, "MODEL", "set", "wgan_large", "001 4.2-4.3: Upsample+Conv instead of ConvTranspose",
           words="in the generator, Upsample + Conv2d instead of ConvTranspose2d (001 4.3)"),
         R(4, "GEN_FEATURE_MAPS", "scale", 1.5, "001 2.6: a stronger generator; grow G with D", high=512),
@@ -51,6 +75,9 @@ WGAN = MappingProxyType({
         R(1, "LAMBDA_GP", "scale", 0.5, "001 2.1: a lighter penalty lets the failing critic fit", low=1.0),
         R(2, "N_CRITIC", "add", 2, "001 2.2: the critic must be more trained than the generator", high=10),
         R(2, _LR_G, "scale", 0.5, "001 2.3: halve LR_G when the generator outruns the critic"),
+        R(2, _LR_D, "toward", 1.0, "001 1: the critic is failing; a critic rate far from the canonical one "
+                                   "comes most of the way back (004 Generator Too Strong: increase LR_D)"),
+        *_BETAS,
         R(3, "MODEL", "set", "wgan_large", "001 5: the large critic (spectral norm, residual blocks) is stronger",
           words="a stronger critic: spectral norm and LayerNorm, residual blocks (001 5)"),
         R(4, "DISC_FEATURE_MAPS", "match", "GEN_FEATURE_MAPS", "001 2.6: G and D grow together"),
@@ -59,6 +86,7 @@ WGAN = MappingProxyType({
         R(1, "LAMBDA_GP", "set", 10.0, "001 2.1: the canonical penalty before anything else"),
         R(2, "N_CRITIC", "add", 2, "001 4.1 (1): increase N_CRITIC from 5 to 7-10", high=10),
         R(2, _LR_G, "scale", 0.5, "001 4.1 (3): lower LR_G"),
+        *_BETAS,
         R(3, "MODEL", "set", "wgan_large", "001 4.2: residual blocks and self-attention",
           words="residual blocks and self-attention in the generator (001 4.2)"),
         R(4, "LATENT_DIM", "scale", 2, "001 4.1 (2): LATENT_DIM 128 -> 256", high=512),
@@ -67,8 +95,9 @@ WGAN = MappingProxyType({
     "unstable": (
         R(1, "LAMBDA_GP", "scale", 2.0, "001 2.1: wild oscillations -> increase 10 -> 20 (at least the canonical 10)",
           low=10.0, high=50.0),
-        R(2, _LR_G, "scale", 0.5, "001 1: both losses oscillate -> learning rate too high"),
-        R(2, _LR_D, "scale", 0.5, "001 2.3: if d_loss explodes, halve LR_D"),
+        R(2, _LR_G, "toward", 0.5, "001 1: both losses oscillate -> learning rate too high"),
+        R(2, _LR_D, "toward", 0.5, "001 2.3: if d_loss explodes, halve LR_D"),
+        *_BETAS,
         R(2, "BATCH_SIZE", "set", 64, "001 2.4: unstable even with high LAMBDA_GP -> 32 -> 64", low=64),
         R(3, "MODEL", "set", "wgan_large", "001 5: spectral norm + LayerNorm double regularisation",
           words="spectral norm + LayerNorm in the critic (001 5)"),
@@ -86,8 +115,9 @@ WGAN = MappingProxyType({
     "diverged": (
         R(1, "LAMBDA_GP", "scale", 2.0, "001 4.4 (2): increase LAMBDA_GP 10 -> 20 (at least the canonical 10)",
           low=10.0, high=50.0),
-        R(2, _LR_G, "scale", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
-        R(2, _LR_D, "scale", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
+        R(2, _LR_G, "toward", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
+        R(2, _LR_D, "toward", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
+        *_BETAS,
         R(3, "MODEL", "set", "wgan_large", "001 4.4 (4): LayerNorm, not BatchNorm, in the critic",
           words="LayerNorm, not BatchNorm, in the critic (001 4.4)"),
     ),
@@ -97,11 +127,15 @@ _LR_D_RUNGS = (1e-4, 5e-5)  # 004 Solution 1, then Tuning Guide Step 1
 _SMOOTHING_RUNGS = (0.1, 0.2)  # 004 Solution 2, then Step 2
 _NOISE_RUNGS = (0.05, 0.1)  # 004 Solution 3, then Step 4
 _WASSERSTEIN = "004 Architecture (3): use the Wasserstein loss (wgan_small, WGAN-GP)"
+# 004 Solution 1 sets LR_D to HALF of LR_G: a slow generator is raised to twice the discriminator's new rate (the
+# rung above may have just lowered it); one already at or above that keeps its rate
+_G_ABOVE_D = R(1, "LR_G", "above", ("LR_D", 2.0), "004 Solution 1: LR_D is HALF of LR_G (2e-4 and 1e-4)")
 
 BCE = MappingProxyType({
     # guide 004's order: LR_D, label smoothing, instance noise, D_TRAIN_RATIO; then the architecture
     "discriminator_dominant": (
         R(1, "LR_D", "rung", _LR_D_RUNGS, "004 Solution 1 / Step 1: lower LR_D to 1e-4, then 5e-5"),
+        _G_ABOVE_D,
         R(2, "LABEL_SMOOTHING", "rung", _SMOOTHING_RUNGS, "004 Solution 2 / Step 2: real labels 0.9, then 0.8"),
         R(2, "NOISE_STD", "rung", _NOISE_RUNGS, "004 Solution 3 / Step 4: instance noise 0.05, then 0.1"),
         R(3, "D_TRAIN_RATIO", "rung", (2,), "004 Solution 4 / Step 3: train D every 2 batches"),
@@ -114,6 +148,7 @@ BCE = MappingProxyType({
     # with 004's ladder; a smaller batch between the rates and the architecture (003: batch size amplifies it)
     "mode_collapse": (
         R(1, "LR_D", "rung", _LR_D_RUNGS, "004 Summary: lower LR_D first"),
+        _G_ABOVE_D,
         R(2, "LABEL_SMOOTHING", "rung", _SMOOTHING_RUNGS, "004 Step 2: increase label smoothing"),
         R(2, "NOISE_STD", "rung", _NOISE_RUNGS, "004 Step 4: more noise"),
         R(3, "BATCH_SIZE", "scale", 0.5, "003 Interpret Results: large batches amplify poor initialisation", low=16),
@@ -127,15 +162,15 @@ BCE = MappingProxyType({
         R(4, "D_DROPOUT", "set", 0.0, "004 Architecture (1) reversed: dropout weakens D, which is already losing"),
     ),
     "unstable": (
-        R(1, "LR_D", "scale", 0.5, "004 Oscillation: slow the discriminator"),
+        R(1, "LR_D", "toward", 0.5, "004 Oscillation: slow the discriminator"),
         R(2, "LABEL_SMOOTHING", "rung", _SMOOTHING_RUNGS, "004 Solution 2"),
         R(4, "SPECTRAL_NORM", "set", True, "004 Architecture (2): spectral norm"),
         R(5, "MODEL", "set", "wgan_small", "004 Architecture (3): the Wasserstein loss is more stable than BCE",
           words="the Wasserstein loss with a gradient penalty (WGAN-GP) instead of BCE (004)"),
     ),
     "diverged": (
-        R(1, "LR_D", "scale", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
-        R(1, "LR_G", "scale", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
+        R(1, "LR_D", "toward", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
+        R(1, "LR_G", "toward", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
         R(5, "MODEL", "set", "wgan_small", _WASSERSTEIN,
           words="the Wasserstein loss with a gradient penalty (WGAN-GP) instead of BCE (004)"),
     ),

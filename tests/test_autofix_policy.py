@@ -55,7 +55,8 @@ def test_parameters_the_users_config_lacks_are_skipped_not_invented():
     config = {"LR_G": 5e-4, "LR_D": 1e-5, "N_CRITIC": 1, "LAMBDA_GP": 2.0}
     plan = prescribe(Diagnosis("generator_dominant", "wgan", 0, 0.8, (), 20), config)
     stage2 = stage_search(2, plan.stage(2), config)
-    assert stage2.changes == {"N_CRITIC": 3, "LR_G": 2.5e-4}  # the user's own spelling is kept
+    # the user's own spelling is kept; LR_D 10x below WGAN-GP's canonical 1e-4 comes most of the way back
+    assert stage2.changes == {"N_CRITIC": 3, "LR_G": 2.5e-4, "LR_D": pytest.approx(1e-4 * 0.1 ** 0.25)}
     stage4 = stage_search(4, plan.stage(4), config)
     assert stage4.changes == {} and stage4.skipped == ("DISC_FEATURE_MAPS",)
 
@@ -175,3 +176,52 @@ def test_the_stoppers_state_is_kept_in_the_sweeps_folder_and_taken_up_on_resume(
     assert resumed.inner.state_dict()["inner"] == {"collapsed": []}  # read on first use, as Ray restores it
     assert resumed("b", report(9, "generator_dominant", -3.0, streak=4)) and resumed.stop_all()  # a's counted
     assert json.loads((tmp_path / "s.json").read_text()) == {"done": True, "inner": {"collapsed": ["a", "b"]}}
+
+
+def toy(**overrides) -> dict:
+    return GanConfig(**{**get_model("toy2d").defaults, **overrides}).to_dict()
+
+
+HOT = {"learning_rate_g": 1e-2, "learning_rate_d": 1e-2, "beta1": 0.9, "beta2": 0.99, "lambda_gp": 0.1}
+
+
+def test_a_rate_20x_the_canonical_one_goes_most_of_the_way_back_at_once():
+    plan = prescribe(Diagnosis("unstable", "wgan", 0, 0.8, (), 30), toy(**HOT))
+    rates = {s.parameter: s.new for s in plan.stage(2) if s.parameter.startswith("LEARNING_RATE")}
+    canonical = get_model("toy2d").defaults["learning_rate_g"]  # 5e-4: the hot rate is 20x it
+    assert rates == {"LEARNING_RATE_G": pytest.approx(canonical * 20 ** 0.25),
+                     "LEARNING_RATE_D": pytest.approx(canonical * 20 ** 0.25)}
+    assert max(rates.values()) < 2.5 * canonical  # halving would have left it at 10x
+    near = prescribe(Diagnosis("unstable", "wgan", 0, 0.8, (), 30), toy(learning_rate_g=1e-3, learning_rate_d=1e-3))
+    assert {s.parameter: s.new for s in near.stage(2)} == {"LEARNING_RATE_G": 5e-4, "LEARNING_RATE_D": 5e-4}
+    diverged = prescribe(Diagnosis("diverged", "wgan", 0, 0.8, (), 30), toy(learning_rate_g=0.5, learning_rate_d=0.5))
+    assert {s.parameter: s.new for s in diverged.stage(2)}["LEARNING_RATE_G"] == pytest.approx(5e-4 * 1000 ** 0.25)
+
+
+def test_adam_betas_far_from_wgan_gps_are_put_back_with_the_rates():
+    plan = prescribe(Diagnosis("unstable", "wgan", 0, 0.8, (), 30), toy(**HOT))
+    assert {s.parameter: (s.old, s.new) for s in plan.stage(2) if s.parameter.startswith("BETA")} == \
+        {"BETA1": (0.9, 0.0), "BETA2": (0.99, 0.9)}
+    assert all(s.stage == 2 for s in plan.steps if s.parameter.startswith("BETA"))  # not before LAMBDA_GP
+    at_canonical = prescribe(Diagnosis("unstable", "wgan", 0, 0.8, (), 30), toy(learning_rate_g=1e-2))
+    assert not [s for s in at_canonical.steps if s.parameter.startswith("BETA")]
+    rmsprop = prescribe(Diagnosis("unstable", "wgan", 0, 0.8, (), 30), toy(optimizer="rmsprop", beta2=0.99))
+    assert not [s for s in rmsprop.steps if s.parameter.startswith("BETA")]  # RMSprop's BETA2 is its smoothing
+
+
+def test_a_critic_rate_far_below_the_canonical_one_is_raised_when_the_generator_dominates():
+    plan = prescribe(Diagnosis("generator_dominant", "wgan", 0, 0.8, (), 30), toy(learning_rate_d=1e-7))
+    lr_d = next(s.new for s in plan.stage(2) if s.parameter == "LEARNING_RATE_D")
+    assert lr_d == pytest.approx(5e-4 * (1e-7 / 5e-4) ** 0.25) and lr_d > 100 * 1e-7
+    near = prescribe(Diagnosis("generator_dominant", "wgan", 0, 0.8, (), 30), toy(learning_rate_d=2e-4))
+    assert "LEARNING_RATE_D" not in {s.parameter for s in near.steps}  # within 4x: the guide's steps only
+
+
+def test_a_slow_bce_generator_is_raised_to_twice_the_discriminators_new_rate():
+    slow = {**bce_config("cgan", "cpu", "strong_d"), "learning_rate_d": 2e-3, "learning_rate_g": 5e-5}
+    stage1 = {s.parameter: (s.old, s.new) for s in bce_plan(slow).stage(1)}
+    assert stage1 == {"LEARNING_RATE_D": (2e-3, 1e-4), "LEARNING_RATE_G": (5e-5, 2e-4)}  # 004: LR_D half LR_G
+    collapse = {s.parameter for s in bce_plan(slow, "mode_collapse").stage(1)}
+    assert collapse == {"LEARNING_RATE_D", "LEARNING_RATE_G"}
+    fast = {**slow, "learning_rate_g": 3e-4}
+    assert {s.parameter for s in bce_plan(fast).stage(1)} == {"LEARNING_RATE_D"}  # already above: kept

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from search_spaces.remedies import ALIASES, Remedy, ladder_for
+from search_spaces.remedies import ALIASES, CANONICAL, FAR, KEEP, Remedy, ladder_for
 from trainables.config import ARCHITECTURE_KEYS
 from trainables.registry import get_model, model_names
 from tuner.core.diagnosis import Diagnosis, warning_remedies
@@ -78,7 +78,8 @@ def next_rung(rungs: tuple, old: Any) -> Any:
     return beyond[0] if beyond else None
 
 
-def _new_value(remedy: Remedy, old: Any, config: Mapping[str, Any]) -> Any:
+def _new_value(remedy: Remedy, old: Any, config: Mapping[str, Any], canonical: Any = None) -> Any:
+    """The step's value; `config` holds the earlier steps' new values (`match` and `above` read them)."""
     if remedy.op == "rung":
         return next_rung(remedy.arg, old)
     if remedy.op == "set":
@@ -86,10 +87,57 @@ def _new_value(remedy: Remedy, old: Any, config: Mapping[str, Any]) -> Any:
     if remedy.op == "match":
         _, other = lookup(config, remedy.arg)
         return other if other is not None else f"= {remedy.arg}"
+    if remedy.op == "above":
+        return _above(remedy, old, config)
     if old is None or not isinstance(old, int | float):
-        return f"x{remedy.arg}" if remedy.op == "scale" else f"{remedy.arg:+}"
+        return f"x{remedy.arg}" if remedy.op in ("scale", "toward") else f"{remedy.arg:+}"
+    if remedy.op == "toward":
+        return _bounded(toward(old, remedy.arg, canonical), remedy)
     value = old * remedy.arg if remedy.op == "scale" else old + remedy.arg
     return _bounded(int(round(value)) if isinstance(old, int) and not isinstance(old, bool) else value, remedy)
+
+
+def toward(old: float, factor: float, canonical: Any) -> float:
+    """`old` moved by the guide's `factor`, or most of the way back to `canonical` at once when it lies more than
+    FAR times beyond it in the factor's direction (a rate 20x the canonical one comes back to 2.1x, not 10x).
+    A factor of 1 is no step of the guide's own: only a value FAR from the canonical one, either side, moves."""
+    ordinary = old * factor
+    if not isinstance(canonical, int | float) or canonical <= 0 or old <= 0:
+        return ordinary
+    ratio = old / canonical
+    if factor <= 1 and ratio > FAR:
+        return min(ordinary, canonical * ratio ** KEEP)
+    if factor >= 1 and ratio < 1 / FAR:
+        return max(ordinary, canonical * ratio ** KEEP)
+    return ordinary
+
+
+def _above(remedy: Remedy, old: Any, config: Mapping[str, Any]) -> Any:
+    """At least `ratio` times the other parameter's (new) value; None (no step) when already there."""
+    other, ratio = remedy.arg
+    _, value = lookup(config, other)
+    if not isinstance(value, int | float):
+        return f">= {ratio} x {other}"
+    floor = value * ratio
+    return floor if not isinstance(old, int | float) or old < floor * (1 - 1e-9) else None
+
+
+def canonical_value(parameter: str, family: str, model: Any) -> Any:
+    """The value a `toward` step heads for: the gantune model's seed config's, else the guides' (CANONICAL)."""
+    names = (parameter, *ALIASES.get(parameter, ()))
+    if model in model_names():
+        defaults = get_model(model).defaults
+        found = [defaults[n.lower()] for n in names if n.lower() in defaults]
+        if found:
+            return found[0]
+    table = CANONICAL.get(family, {})
+    return next((table[n] for n in names if n in table), None)
+
+
+def _applies(remedy: Remedy, config: Mapping[str, Any]) -> bool:
+    """A remedy with a `when` condition applies only where the config holds that value for it (Adam's betas need
+    an OPTIMIZER of "adam": a config that names none, like most users' own, gets no step it has no key for)."""
+    return remedy.when is None or lookup(config, remedy.when[0])[1] == remedy.when[1]
 
 
 def _remedies(diagnosis: Diagnosis, model: Any = None) -> list[Remedy]:
@@ -105,20 +153,24 @@ def prescribe(diagnosis: Diagnosis, config: Mapping[str, Any] | None = None,
               checkpoints: list[tuple[int, Path]] | None = None) -> Plan:
     """The guides' changes for this diagnosis, in ladder order, with old values read from the config."""
     config = config or {}
-    steps = []
-    own = lookup(config, "MODEL")[1] in model_names()  # gantune's trainer; else the user's own, or unknown
-    for remedy in _remedies(diagnosis, lookup(config, "MODEL")[1]):
+    steps, after = [], dict(config)  # `after`: the config with the steps so far (`match` and `above` read it)
+    model = lookup(config, "MODEL")[1]
+    own = model in model_names()  # gantune's trainer; else the user's own, or unknown
+    for remedy in _remedies(diagnosis, model):
         if remedy.parameter == "MODEL" and not own:
             if remedy.words and all(s.new != remedy.words for s in steps):
                 steps.append(Step(remedy.stage, ARCHITECTURE, None, remedy.words, remedy.reason))
             continue  # another trainer's networks: the change in the guides' words, not a gantune model
+        if not _applies(remedy, config):
+            continue
         key, old = lookup(config, remedy.parameter)
-        new = _new_value(remedy, old, config)
+        new = _new_value(remedy, old, after, canonical_value(remedy.parameter, diagnosis.family, model))
         if new is None or (old is not None and new == old):
             continue  # already where the guide wants it, or past its last rung
         if remedy.parameter == "MODEL" and not _trains_on_same_data(old, new):
             continue  # toy2d's points cannot go to an image model
         steps.append(Step(remedy.stage, key, old, new, remedy.reason))
+        after[key] = new
     first = [s for s in steps if s.stage == steps[0].stage] if steps else []
     return Plan(tuple(steps), restart(diagnosis, checkpoints or [], first))
 
