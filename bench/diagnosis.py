@@ -15,6 +15,8 @@ the bad config took effect. manifest.json records every run's phases. Two wgan_l
 (30 epochs of 480 sprites) are recorded once with `gantune train` (RECORDED): the seed config (healthy) and
 guide 000's broken config (the critic dominates from the start; its W estimate climbs all run). Four cgan runs
 (guide 004's BCE GAN at the cpu preset) are recorded the same way: two healthy, two discriminator-dominant.
+The integrated corpus (bench/data/corpus/integrated: guide 002's system, a 'before' and an 'after' run) labels each
+generator of a run from its sample grid, and each is judged on its own view of the log, as gantune judges it.
 """
 
 from __future__ import annotations
@@ -109,7 +111,8 @@ def make() -> None:
 
 # *_steps: a set's clear runs trained again and logged every iteration (bench/make_corpus.py --set held --steps)
 CORPORA = {"gantune": CORPUS, "dev": BENCH_CORPUS / "dev", "held": BENCH_CORPUS / "held",
-           "dev_steps": BENCH_CORPUS / "dev_steps", "held_steps": BENCH_CORPUS / "held_steps"}
+           "dev_steps": BENCH_CORPUS / "dev_steps", "held_steps": BENCH_CORPUS / "held_steps",
+           "integrated": BENCH_CORPUS / "integrated"}
 FIT_ON = ("gantune", "dev")  # the calibration is fitted on these; "held" is never tuned on
 BINS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0001)
 
@@ -140,18 +143,36 @@ def log_path(folder: Path, name: str) -> Path:
 
 
 def score(folder: Path) -> list[Call]:
-    """Every run of a corpus folder (a manifest.json beside the logs) diagnosed from its log alone."""
+    """Every run of a corpus folder (a manifest.json beside the logs) diagnosed from its log alone; a manifest of
+    multi-network runs (its `runs`) gives one call per network."""
     from tuner.core.diagnosis import diagnose
     from tuner.core.logs import read_run
 
     manifest_file = folder / "manifest.json"
     if not manifest_file.is_file():
         raise SystemExit(f"{folder}: no manifest.json (make the corpus first: bench/make_corpus.py)")
+    manifest = json.loads(manifest_file.read_text())
+    if "runs" in manifest:
+        return score_networks(folder, manifest["runs"])
     calls = []
-    for name, truth in sorted(json.loads(manifest_file.read_text()).items()):
+    for name, truth in sorted(manifest.items()):
         run = read_run(folder / truth["log"] if "log" in truth else log_path(folder, name))
         calls.append(Call(name, truth["label"], truth.get("onset_logged", truth.get("onset")), truth.get("clear", True),
                           diagnose(run.frame, run.family)))
+    return calls
+
+
+def score_networks(folder: Path, runs: dict[str, dict]) -> list[Call]:
+    """Each generator of each integrated run (its true label `label_<network>`, read from its sample grid) judged
+    on its own view of the log, as gantune's diagnosis of the integrated system judges it."""
+    from tuner.core.logs import read_run
+    from tuner.diagnosis_integrated import diagnose_networks
+
+    calls = []
+    for name, truth in sorted(runs.items()):
+        found = diagnose_networks(read_run(log_path(folder, name)).frame).by_network
+        calls += [Call(f"{name}/{network}", truth[f"label_{network}"], truth.get(f"onset_{network}"), True, d)
+                  for network, d in found.items()]
     return calls
 
 
@@ -228,8 +249,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("command", nargs="?", default="score", choices=("score", "make", "fit"))
     p.add_argument("--corpus", action="append", default=[],
-                   help="a corpus to score: gantune, dev, held, dev_steps, held_steps, or a folder with "
-                        "manifest.json (default: all five)")
+                   help="a corpus to score: gantune, dev, held, dev_steps, held_steps, integrated, or a folder "
+                        "with manifest.json (default: all six)")
     p.add_argument("-v", "--verbose", action="store_true", help="one line per run")
     args = p.parse_args()
     if args.command == "make":

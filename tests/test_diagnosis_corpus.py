@@ -75,3 +75,31 @@ def test_another_trainers_logs_flag_no_healthy_run_and_keep_their_accuracy(corpu
     calls = [c for c in score(REFERENCE / corpus) if c.clear]
     assert not [c.name for c in calls if c.truth == "healthy" and c.found.label != "healthy"]
     assert sum(c.right for c in calls) / len(calls) >= FLOORS[corpus]
+
+
+# Guide 002's integrated system (bench/data/corpus/integrated): a 'before' and an 'after' run, each generator labelled
+# from its sample grid, each judged on its own view of the log (tuner.diagnosis_integrated) as gantune judges it.
+INTEGRATED = REFERENCE / "integrated"
+INTEGRATED_RUNS = json.loads((INTEGRATED / "manifest.json").read_text())["runs"]
+
+
+@pytest.mark.parametrize("name", sorted(INTEGRATED_RUNS))
+def test_each_generator_of_an_integrated_run_gets_the_label_read_from_its_samples(name):
+    from tuner.diagnosis_integrated import diagnose_networks
+
+    found = diagnose_networks(read_run(INTEGRATED / f"{name}.csv").frame).by_network
+    assert {n: d.label for n, d in found.items()} == {n: INTEGRATED_RUNS[name][f"label_{n}"] for n in found}
+
+
+def test_alike_samples_that_the_discriminator_rejects_are_a_collapse_and_either_alone_is_not():
+    # the 'after' run's generator: one texture in every sample (diversity 0.45 of the data's), D(fake) 0.08 while
+    # D(real) 0.84 stays short of the dominance rule's 0.9 (guide 004's gray/uniform images under a strong D)
+    from tuner.diagnosis_integrated import VIEWS, network_view
+
+    view = network_view(read_run(INTEGRATED / "after_cpu60.csv").frame, VIEWS["generator"])
+    found = diagnose(view, "bce")
+    assert found.label == "mode_collapse"
+    assert {"diversity_ratio_low", "d_fake_below_healthy"} <= {e.signal for e in found.evidence}
+    assert 35 <= found.onset_epoch <= 50  # D(fake) falls under 0.1 from about epoch 42
+    assert diagnose(view.assign(diversity_ratio=0.77), "bce").label == "healthy"  # the 'before' run's diversity
+    assert diagnose(view.assign(d_fake=0.2), "bce").label == "healthy"

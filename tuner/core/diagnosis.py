@@ -29,6 +29,7 @@ from tuner.core.signals import (
     D_FAKE_HEALTHY,
     D_REAL_HEALTHY,
     DIVERSITY_COLLAPSED,
+    DIVERSITY_LOW,
     EXPLODED,
     GRAD_NORM_HIGH,
     MARGIN_FALLING,
@@ -181,6 +182,10 @@ def _d_outputs_outside(f: pd.DataFrame) -> float:
     return float(min(real - D_REAL_HEALTHY, D_FAKE_HEALTHY - fake))
 
 
+def _d_fake_tail(f: pd.DataFrame) -> float:
+    return float(tail(col(f, "d_fake")).median())
+
+
 def _d_outputs_off_half(f: pd.DataFrame) -> float:
     return float(tail((col(f, "d_real") - 0.5).abs().combine((col(f, "d_fake") - 0.5).abs(), max)).median())
 
@@ -226,6 +231,12 @@ BCE_SIGNALS = (
     Signal("g_loss_oscillation", swing("g_loss"), lambda v: v > 0.5, "> 0.5",
            "001 1 / 004 Oscillation"),
     _SAMPLES_COLLAPSED[0],
+    # alike samples that the discriminator sees through: guide 004's gray/uniform images under a too-strong D
+    Signal("diversity_ratio_low", lambda f: float(after_grace(f, "diversity_ratio").median()),
+           lambda v: v < DIVERSITY_LOW, f"< {DIVERSITY_LOW} (the collapse score's diversity warning)",
+           "001 4.1 Mode Collapse: generated images look nearly identical", ("diversity_ratio",)),
+    Signal("d_fake_below_healthy", _d_fake_tail, lambda v: v < D_FAKE_HEALTHY, f"D(fake) median < {D_FAKE_HEALTHY}",
+           "004 Monitoring: healthy D(fake) 0.1-0.3; below it D rejects every fake", ("d_fake",)),
 )
 SIGNALS = {"wgan": WGAN_SIGNALS + QUALITY_WARNINGS, "bce": BCE_SIGNALS + QUALITY_WARNINGS}
 
@@ -279,6 +290,10 @@ RULES = {
         Rule("generator_dominant", ("d_loss_high",), ("d_outputs_near_half",)),
         Rule("generator_dominant", ("d_loss_above_chance", "g_loss_below_chance")),
         Rule("mode_collapse", ("collapse_score_share",)),
+        # 004 "Gray Images / Mode Collapse": the samples alike (under half the data's spread) and every one rejected
+        # (D(fake) under its healthy range) though D(real) stays short of the dominance rule's 0.9: one output
+        # the discriminator sees through, which the generator does not leave
+        Rule("mode_collapse", ("diversity_ratio_low", "d_fake_below_healthy")),
         Rule("unstable", ("d_loss_oscillation", "g_loss_oscillation")),
     ),
 }
@@ -487,8 +502,8 @@ def _unstable_onset(frame: pd.DataFrame, measured: Mapping[str, tuple[Signal, fl
 
 
 def _collapse_onset(frame: pd.DataFrame, measured: Mapping[str, tuple[Signal, float]]) -> int | None:
-    """The first sustained collapsed collapse score or diversity ratio; else, from the losses, from when D sits at
-    chance (BCE) or the critic's loss stopped moving (WGAN)."""
+    """The first sustained collapsed collapse score or diversity ratio, or alike samples that D rejects; else, from
+    the losses, from when D sits at chance (BCE) or the critic's loss stopped moving (WGAN)."""
     tests = (("collapse_score", lambda s: s >= COLLAPSED_SCORE),
              ("diversity_ratio", lambda s: s < DIVERSITY_COLLAPSED))
     for column, bad in tests:
@@ -496,6 +511,9 @@ def _collapse_onset(frame: pd.DataFrame, measured: Mapping[str, tuple[Signal, fl
             onset = _first_sustained(frame, bad(frame[column].astype(float)))
             if onset is not None:
                 return onset
+    if {"diversity_ratio_low", "d_fake_below_healthy"} <= _fired(measured):
+        alike = frame["diversity_ratio"].astype(float) < DIVERSITY_LOW
+        return _first_sustained(frame, alike & (smooth3(frame["d_fake"]) < D_FAKE_HEALTHY))
     d = frame["d_loss"].astype(float)
     if "d_loss_pinned_at_chance" in measured:
         return _first_sustained(frame, (d / chance(frame) - 1).abs() < PINNED)

@@ -23,6 +23,8 @@ GRACE = 5  # epochs before sample statistics count
 EXPLODED = 1e4  # |loss| beyond this is divergence (001, 4.4: "goes to +-infinity")
 COLLAPSED_SCORE = 8  # guide 002's collapse score (0-14) at or above which a run is collapsed
 DIVERSITY_COLLAPSED = 0.1  # fakes closer to each other than a tenth of real data's spread (003 / 001 4.1)
+DIVERSITY_LOW = 0.5  # fakes closer to each other than half of real data's spread: the collapse score's
+# diversity warning (trainables.metrics.COLLAPSE_CHECKS); a collapse only with a discriminator that rejects them
 QUALITY_GAIN = 0.03  # quality is -log10(1 + KID) / 10 early on: +0.03 is KID halved
 D_REAL_HEALTHY, D_FAKE_HEALTHY = 0.9, 0.1  # guide 004's healthy D(real) 0.7-0.9 and D(fake) 0.1-0.3, outer edges
 CHECKERBOARD = 4.0  # Nyquist-frequency power this many times the data's: a transposed conv's grid (001 4.3)

@@ -20,7 +20,7 @@ from tuner.core.signals import GRACE, TAIL_MIN
 STOP_LABELS = ("mode_collapse", "discriminator_dominant", "generator_dominant")
 # Stopping kills a trial, so the samples must agree: a dominance label from the losses alone (g_loss climbing
 # for a few epochs is normal early in WGAN training) is left to ASHA unless a sample signal fired with it.
-SAMPLE_SIGNALS = ("collapse_score_share", "diversity_ratio_tail")
+SAMPLE_SIGNALS = ("collapse_score_share", "diversity_ratio_tail", "diversity_ratio_low")
 CUT = ("stopped:asha", "stopped:ended")  # ended early for a reason other than the trial's own health
 INTERRUPTED = "interrupted"  # the sweep was stopped by a signal while this trial ran; a resume continues it
 
