@@ -9,11 +9,12 @@ bench/reference_loop.py over the same networks and data (wgan_large at the seed'
 batch 32, N_CRITIC 5), each with and without the allocator set-up (tuner/allocator.py), in interleaved
 rounds. An epoch is timed from outside, from one `epoch` line to the next (the first epoch is warm-up), in
 wall-clock seconds and in the process's CPU seconds (user + system, all threads, from /proc): on a machine other
-processes share, the CPU seconds are the steadier measure of the work an epoch takes. gantune's
-epoch counts its extras at their defaults: its second epoch carries the sample statistics and grid of every
-epoch, its third (the last) also a quality evaluation and a checkpoint: the quality evaluation (losses.csv's
-quality_time_s) counts for 1 in QUALITY_EVERY epochs, the rest of that epoch's surplus (the checkpoint) for 1 in
-the seed config's CHECKPOINT_EVERY, the rates a user's run pays them at. The extras'
+processes share, the CPU seconds are the steadier measure of the work an epoch takes. gantune's epoch counts its
+extras at their default rates: it runs with a quality evaluation every epoch so that a steady-state evaluation
+(losses.csv's quality_time_s of epoch 1) can be timed, and counts it for 1 in QUALITY_EVERY epochs; its last
+epoch's surplus over epoch 1 (the checkpoint) counts for 1 in the seed config's CHECKPOINT_EVERY; the sample
+statistics and grid of every epoch count in full. The first evaluation's extra time (building the quality
+reference, importing the metrics' packages: once per run) is shown apart, as "quality set-up s". The extras'
 share is that epoch less the time losses.csv gives its steps (which include the sample statistics), over it.
 User and system time and peak RSS are the whole command's (os.wait4).
 
@@ -152,7 +153,8 @@ class ProcessRun:
     sys_s: float  # the whole command's system CPU time
     peak_rss_mb: float  # the whole command's peak resident set
     steps_s: float = 0.0  # gantune: losses.csv's epoch_time_s of epoch 1 (steps and sample statistics)
-    quality_s: float = 0.0  # gantune: losses.csv's quality_time_s of the last epoch
+    quality_s: float = 0.0  # gantune: losses.csv's quality_time_s of epoch 1 (a steady-state evaluation)
+    setup_s: float = 0.0  # gantune: the first evaluation's time beyond a steady one (the reference, the imports)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -189,11 +191,12 @@ def run_gantune(data: str, keep: bool) -> ProcessRun:
     sets = [a for item in SHAPES for a in ("--set", item)]
     with tempfile.TemporaryDirectory() as out:
         argv = [sys.executable, "-m", "tuner.cli", "train", "wgan_large", "--preset", "seed", *sets, "--data", data,
-                "--epochs", "3", "--out", out]
+                "--epochs", "3", "--set", "QUALITY_EVERY=1", "--out", out]
         run = run_process(argv, {**_env(keep), **({} if keep else {allocator.SWITCH: "system"})})
         with open(Path(out) / "losses.csv") as f:
             rows = list(csv.DictReader(f))
-    return dataclasses.replace(run, steps_s=float(rows[1]["epoch_time_s"]), quality_s=float(rows[-1]["quality_time_s"]))
+    first, steady = (float(rows[i]["quality_time_s"]) for i in (0, 1))
+    return dataclasses.replace(run, steps_s=float(rows[1]["epoch_time_s"]), quality_s=steady, setup_s=first - steady)
 
 
 def run_reference(data: str, keep: bool) -> ProcessRun:
@@ -204,15 +207,15 @@ def run_reference(data: str, keep: bool) -> ProcessRun:
 
 
 def epoch_s(name: str, run: ProcessRun, cpu: bool = False) -> float:
-    """The epoch as a user sees it, in wall-clock seconds or the process's CPU seconds; gantune's with its last
-    epoch's quality evaluation and checkpoint at their default rates (the quality's CPU time taken in the same
-    proportion to its wall time as the whole last epoch's)."""
+    """The epoch as a user sees it, in wall-clock seconds or the process's CPU seconds; gantune's with its quality
+    evaluation and checkpoint at their default rates (the quality's CPU time taken in the same proportion to its
+    wall time as the whole epoch's)."""
     epochs = run.cpu_epochs if cpu else run.epochs
     if name == "reference":
         return epochs[0]
     normal, last = epochs
-    quality = run.quality_s * (epochs[1] / run.epochs[1])
-    return normal + quality / QUALITY_EVERY + (last - normal - quality) / CHECKPOINT_EVERY
+    quality = run.quality_s * (epochs[0] / run.epochs[0])
+    return normal - quality + quality / QUALITY_EVERY + (last - normal) / CHECKPOINT_EVERY
 
 
 def compare_processes(data: str, rounds: int) -> None:
@@ -226,8 +229,8 @@ def compare_processes(data: str, rounds: int) -> None:
                   flush=True)
     print(f"data {data}; {os.cpu_count()} cores; torch {torch.__version__}; load {os.getloadavg()[0]:.1f}")
     print("| run | allocator | s per epoch | CPU s per epoch | vs reference (system), CPU s | user s | sys s | "
-          "peak RSS MB | extras share |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "peak RSS MB | extras share | quality set-up s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     base = statistics.median(epoch_s("reference", run, cpu=True) for run in runs[("reference", False)])
     for (name, keep), done in runs.items():
         epochs, cpus = [epoch_s(name, run) for run in done], [epoch_s(name, run, cpu=True) for run in done]
@@ -235,7 +238,8 @@ def compare_processes(data: str, rounds: int) -> None:
         print(f"| {name} | {'keep' if keep else 'system'} | {_span(epochs, '.1f')} | {_span(cpus, '.1f')} | "
               f"{_span([c / base for c in cpus], '.2f')}x | {_span([r.user_s for r in done], '.0f')} | "
               f"{_span([r.sys_s for r in done], '.1f')} | {_span([r.peak_rss_mb for r in done], '.0f')} | "
-              f"{_span(extras, '.0%') if extras else '-'} |")
+              f"{_span(extras, '.0%') if extras else '-'} | "
+              f"{_span([r.setup_s for r in done], '.1f') if extras else '-'} |")
     for cpu in (False, True):
         pairs = zip(runs[("gantune", True)], runs[("reference", False)])  # the same round: the nearest load
         ratios = ", ".join(f"{epoch_s('gantune', g, cpu) / epoch_s('reference', r, cpu):.2f}x" for g, r in pairs)
