@@ -14,6 +14,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from trainables.vocabulary import BCE, WGAN
+
 Critic = Callable[[torch.Tensor], torch.Tensor]  # images or points -> one score (or logit) per sample
 Terms = dict[str, torch.Tensor]
 
@@ -39,7 +41,7 @@ class WganGp:
     """WGAN-GP: critic loss D(fake) - D(real) + lambda * GP; generator loss -D(fake)."""
 
     lambda_gp: float
-    family = "wgan"
+    family = WGAN
     critic_metrics = ("d_loss", "d_real", "d_fake", "gp", "grad_norm")
     generator_metrics = ("g_loss",)
     metrics = ("d_loss", "g_loss", "d_real", "d_fake", "gp", "grad_norm", "w_dist")  # losses.csv's loss columns
@@ -74,7 +76,7 @@ class Bce:
     label_smoothing: float = 0.0
     noise_std: float = 0.0
     reduction: str = "mean"
-    family = "bce"
+    family = BCE
     critic_metrics = ("d_loss", "d_loss_real", "d_loss_fake", "d_real", "d_fake", "d_acc_real", "d_acc_fake")
     generator_metrics = ("g_loss", "g_acc")
     metrics = ("d_loss", "g_loss", "d_real", "d_fake", "d_loss_real", "d_loss_fake", "d_acc", "d_acc_real",

@@ -11,6 +11,7 @@ from typing import Any
 from trainables.config import GanConfig, build_config, parse_set, read_config_file
 from trainables.errors import ConfigError
 from trainables.registry import get_model, model_names, preset_overrides
+from trainables.vocabulary import BCE, WGAN
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"checkpoint {args.resume} is a {cfg.model} run, not {spec.name}")
     else:
         preset = args.preset or ("seed" if device.type == "cuda" else "cpu")
-        cfg = build_config(spec.defaults, preset_overrides(spec, preset), user)
+        cfg = build_config(spec.defaults_for(user.get("data")), preset_overrides(spec, preset), user)
     if args.dry_run:
         return _dry_run(cfg, preset)
     return _train(cfg, args, device, preset, resume_state)
@@ -112,8 +113,8 @@ def _train(cfg: GanConfig, args: argparse.Namespace, device: Any, preset: str, r
 
 # the middle of each family's progress line: WGAN's W estimate; BCE's D(real), D(fake) and accuracies
 _BALANCE = {
-    "wgan": lambda row: f"W {row['w_dist']:8.4f}",
-    "bce": lambda row: (f"D(real) {row['d_real']:.3f}  D(fake) {row['d_fake']:.3f}  d_acc {row['d_acc']:.2f}  "
+    WGAN: lambda row: f"W {row['w_dist']:8.4f}",
+    BCE: lambda row: (f"D(real) {row['d_real']:.3f}  D(fake) {row['d_fake']:.3f}  d_acc {row['d_acc']:.2f}  "
                         f"g_acc {row['g_acc']:.2f}"),
 }
 

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from trainables.errors import GantuneError
+from trainables.vocabulary import BCE, FAMILIES, WGAN
 from tuner.core.signals import group_means
 
-FAMILIES = ("wgan", "bce")
 LOSS_FILE = "losses.csv"
 BINARY_PROBE = 4096
 HEADER_SHOWN = 80
@@ -122,15 +122,15 @@ def infer_family(frame: pd.DataFrame) -> str:
     """"wgan" when the log has a penalty, Wasserstein or gradient-norm column; "bce" when it has accuracies, D
     probabilities or only non-negative losses; else "wgan"."""
     if any(c in frame and frame[c].notna().any() for c in WGAN_COLUMNS):
-        return "wgan"
+        return WGAN
     if any(c in frame for c in ("d_acc", "g_acc")):
-        return "bce"
+        return BCE
     d_loss = _finite(frame, "d_loss")
     if "d_real" in frame and "d_fake" in frame and _within_unit(frame) and (d_loss >= 0).all():
-        return "bce"
+        return BCE
     if (d_loss < 0).any():
-        return "wgan"
-    return "bce" if (d_loss >= 0).all() and (_finite(frame, "g_loss") >= 0).all() else "wgan"
+        return WGAN
+    return BCE if (d_loss >= 0).all() and (_finite(frame, "g_loss") >= 0).all() else WGAN
 
 
 # --- locating and reading the file ---------------------------------------------------------------------------
