@@ -30,8 +30,8 @@ class Remedy:
     op: str  # "set", "scale", "match" (take another parameter's value), "add", "rung" (arg: the guide's values)
     arg: Any
     reason: str
-    low: float | None = None  # the result is kept within [low, high]
-    high: float | None = None
+    low: float | str | None = None  # the result is kept within [low, high]; CANON: the canonical value
+    high: float | str | None = None
     words: str | None = None  # a MODEL switch in the guides' terms, for a trainer that is not gantune's
     when: tuple[str, Any] | None = None  # (parameter, value): only where the config holds that value
 
@@ -41,10 +41,12 @@ class Remedy:
 # than the guide's factor: halving a rate 20x too high leaves it 10x too high (issue 23's unstable toy2d run).
 FAR = 4.0
 KEEP = 0.25
+CANON = "canonical"  # as a Remedy's `low`/`high`: the model's seed value (toy2d's LAMBDA_GP 1, an image GAN's 10)
 # The canonical values `toward` steps to when the model is not gantune's (a gantune model's seed config holds its
-# own): WGAN-GP's rates and penalty (001 2.1, 2.3: WGAN_small's equal 1e-4, LAMBDA_GP 10), 004's BCE rates.
+# own): WGAN-GP's rates, penalty and critic steps (001 2.1-2.3: WGAN_small's equal 1e-4, LAMBDA_GP 10, N_CRITIC 5),
+# 004's BCE rates.
 CANONICAL = MappingProxyType({
-    "wgan": MappingProxyType({"LEARNING_RATE_G": 1e-4, "LEARNING_RATE_D": 1e-4, "LAMBDA_GP": 10.0}),
+    "wgan": MappingProxyType({"LEARNING_RATE_G": 1e-4, "LEARNING_RATE_D": 1e-4, "LAMBDA_GP": 10.0, "N_CRITIC": 5}),
     "bce": MappingProxyType({"LEARNING_RATE_G": 2e-4, "LEARNING_RATE_D": 1e-4}),
 })
 
@@ -93,10 +95,12 @@ WGAN = MappingProxyType({
         R(4, "GEN_FEATURE_MAPS", "scale", 1.5, "001 4.1 (4): increase GEN_FEATURE_MAPS", high=512),
     ),
     "unstable": (
-        R(1, "LAMBDA_GP", "scale", 2.0, "001 2.1: wild oscillations -> increase 10 -> 20 (at least the canonical 10)",
-          low=10.0, high=50.0),
+        R(1, "LAMBDA_GP", "scale", 2.0, "001 2.1: wild oscillations -> increase 10 -> 20 (at least the canonical value)",
+          low=CANON, high=50.0),
         R(2, _LR_G, "toward", 0.5, "001 1: both losses oscillate -> learning rate too high"),
         R(2, _LR_D, "toward", 0.5, "001 2.3: if d_loss explodes, halve LR_D"),
+        R(2, "N_CRITIC", "toward", 1.0, "001 2.2: the critic must be more trained than the generator (5 standard); "
+                                        "one far below its canonical value comes most of the way back", low=1),
         *_BETAS,
         R(2, "BATCH_SIZE", "set", 64, "001 2.4: unstable even with high LAMBDA_GP -> 32 -> 64", low=64),
         R(3, "MODEL", "set", "wgan_large", "001 5: spectral norm + LayerNorm double regularisation",
@@ -113,8 +117,8 @@ WGAN = MappingProxyType({
           words="residual blocks and self-attention in the generator (001 4.2)"),
     ),
     "diverged": (
-        R(1, "LAMBDA_GP", "scale", 2.0, "001 4.4 (2): increase LAMBDA_GP 10 -> 20 (at least the canonical 10)",
-          low=10.0, high=50.0),
+        R(1, "LAMBDA_GP", "scale", 2.0, "001 4.4 (2): increase LAMBDA_GP 10 -> 20 (at least the canonical value)",
+          low=CANON, high=50.0),
         R(2, _LR_G, "toward", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
         R(2, _LR_D, "toward", 0.2, "001 4.4 (1): lower learning rates by 5-10x"),
         *_BETAS,

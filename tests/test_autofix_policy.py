@@ -225,3 +225,15 @@ def test_a_slow_bce_generator_is_raised_to_twice_the_discriminators_new_rate():
     assert collapse == {"LEARNING_RATE_D", "LEARNING_RATE_G"}
     fast = {**slow, "learning_rate_g": 3e-4}
     assert {s.parameter for s in bce_plan(fast).stage(1)} == {"LEARNING_RATE_D"}  # already above: kept
+
+
+def test_a_missing_penalty_comes_back_to_at_least_the_models_canonical_one_and_a_lone_critic_step_to_three():
+    toy_plan = prescribe(Diagnosis("unstable", "wgan", 0, 0.8, (), 30), toy(**HOT, n_critic=1))
+    assert [(s.parameter, s.new) for s in toy_plan.stage(1)] == [("LAMBDA_GP", 1.0)]  # toy2d's seed penalty
+    assert {s.parameter: s.new for s in toy_plan.stage(2)}["N_CRITIC"] == 3  # 5 * (1/5) ** 0.25, rounded
+    image = GanConfig(**{**get_model("wgan_small").defaults, "lambda_gp": 0.1}).to_dict()
+    assert [(s.parameter, s.new) for s in prescribe(Diagnosis("diverged", "wgan", 0, 0.8, (), 30), image).stage(1)] \
+        == [("LAMBDA_GP", 10.0)]  # guide 001's canonical 10 for the image models
+    user = prescribe(Diagnosis("unstable", "wgan", 0, 0.8, (), 30), {"LAMBDA_GP": 20.0, "N_CRITIC": 3})
+    assert [(s.parameter, s.new) for s in user.steps if s.parameter in ("LAMBDA_GP", "N_CRITIC")] == \
+        [("LAMBDA_GP", 40.0)]  # 10 -> 20 -> 40 (001 2.1); 3 critic steps are within 4x of 5: no step

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from search_spaces.remedies import ALIASES, CANONICAL, FAR, KEEP, Remedy, ladder_for
+from search_spaces.remedies import ALIASES, CANON, CANONICAL, FAR, KEEP, Remedy, ladder_for
 from trainables.config import ARCHITECTURE_KEYS
 from trainables.registry import get_model, model_names
 from tuner.core.diagnosis import Diagnosis, warning_remedies
@@ -59,11 +59,13 @@ def lookup(config: Mapping[str, Any], name: str) -> tuple[str, Any]:
     return name, None
 
 
-def _bounded(value: Any, remedy: Remedy) -> Any:
-    if remedy.low is not None:
-        value = max(value, remedy.low)
-    if remedy.high is not None:
-        value = min(value, remedy.high)
+def _bounded(value: Any, remedy: Remedy, canonical: Any = None) -> Any:
+    """The value kept within the remedy's [low, high]; a bound of CANON is the canonical value (none if unknown)."""
+    low, high = (canonical if b == CANON else b for b in (remedy.low, remedy.high))
+    if isinstance(low, int | float):
+        value = max(value, low)
+    if isinstance(high, int | float):
+        value = min(value, high)
     return type(value)(value) if isinstance(value, int | float) else value
 
 
@@ -91,10 +93,10 @@ def _new_value(remedy: Remedy, old: Any, config: Mapping[str, Any], canonical: A
         return _above(remedy, old, config)
     if old is None or not isinstance(old, int | float):
         return f"x{remedy.arg}" if remedy.op in ("scale", "toward") else f"{remedy.arg:+}"
-    if remedy.op == "toward":
-        return _bounded(toward(old, remedy.arg, canonical), remedy)
-    value = old * remedy.arg if remedy.op == "scale" else old + remedy.arg
-    return _bounded(int(round(value)) if isinstance(old, int) and not isinstance(old, bool) else value, remedy)
+    value = toward(old, remedy.arg, canonical) if remedy.op == "toward" else \
+        old * remedy.arg if remedy.op == "scale" else old + remedy.arg
+    return _bounded(int(round(value)) if isinstance(old, int) and not isinstance(old, bool) else value, remedy,
+                    canonical)
 
 
 def toward(old: float, factor: float, canonical: Any) -> float:
