@@ -104,6 +104,55 @@ def test_watch_reads_a_finished_log_to_its_end(tmp_path, capsys):
     assert out.count("\nepoch ") + out.startswith("epoch ") == 12 and "ended after 12 epochs" in out
 
 
+# a tiny integrated system (guide 002): 16x16 images, two-channel stages, 32 sprites
+INTEGRATED_TINY = {"IMAGE_SIZE": 16, "GEN_FEATURE_MAPS": 2, "DISC_FEATURE_MAPS": 2, "LATENT_DIM": 4,
+                   "DATASET_SIZE": 32, "BATCH_SIZE": 16, "NUM_SAMPLES": 20, "QUALITY_EVERY": 0, "NUM_EPOCHS": 4}
+
+
+def test_watch_diagnoses_a_watched_integrated_run_per_generator_as_autofix_does(tmp_path, capsys, monkeypatch):
+    from tuner.core.diagnosis import diagnose
+    from tuner.core.logs import infer_family, read_run
+    from tuner.diagnosis_integrated import diagnose_integrated
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    run = tmp_path / "integ"
+    sets = [arg for key, value in INTEGRATED_TINY.items() for arg in ("--set", f"{key}={value}")]
+    code = main(["watch", str(run), "--poll", "0.2", "--json", "--", sys.executable, "-m", "tuner.cli", "train",
+                 "integrated", *sets, "--device", "cpu", "--out", str(run)])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert code == 0, lines[-3:]
+    frame = read_run(run / "losses.csv").frame
+    per_generator = [diagnose_integrated(frame.iloc[:k + 1]) for k in range(len(frame))]
+    watched = [(e["diagnosis"], e["confidence"]) for e in lines if "epoch" in e]
+    assert len(watched) == INTEGRATED_TINY["NUM_EPOCHS"]
+    assert watched == [(d.label, round(d.confidence, 4)) for d in per_generator]
+    # the log's own family rules read it otherwise (its d_loss holds 10 x the gradient penalty)
+    raw = [diagnose(frame.iloc[:k + 1], infer_family(frame)) for k in range(len(frame))]
+    assert [(d.label, d.confidence) for d in raw] != [(d.label, d.confidence) for d in per_generator]
+
+
+def test_watch_reads_a_finished_integrated_run_by_its_own_diagnosis_and_ladder(tmp_path, capsys):
+    # the corpus's 'after' run: its own family's rules read its d_loss (10 x the gradient penalty) as a critic's and
+    # call the generator side dominant, which no sample signal confirms; read per generator, the NCA's samples
+    # (diversity 0.47 of the data's, D(fake) 0.05, from epoch 28) are confirmed alike and rejected, and the plan
+    # is guide 002's ladder
+    from trainables.config import build_config, write_config
+    from trainables.registry import get_model, preset_overrides
+
+    spec = get_model("integrated")
+    run = tmp_path / "after"
+    run.mkdir()
+    shutil.copy(Path(__file__).parents[1] / "bench" / "data" / "corpus" / "integrated" / "after_cpu60.csv",
+                run / "losses.csv")
+    write_config(build_config(spec.defaults, preset_overrides(spec, "cpu,after"), {"num_epochs": 60}),
+                 run / "config.json")
+    code = main(["watch", str(run), "--epochs", "60", "--poll", "0.05"])
+    out = capsys.readouterr().out
+    assert code == 1, out[-2000:]
+    assert "failure confirmed at epoch" in out and "diagnosis: mode_collapse (bce" in out
+    assert "| diversity_ratio_low |" in out and "| 4 transformer isolation | `T_SCHEDULE` |" in out
+
+
 @pytest.mark.parametrize("args, words", [
     (["missing.csv"], "not found: missing.csv"),
     (["losses.csv", "--stop", "999999999"], "--stop 999999999: no such process"),

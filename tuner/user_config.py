@@ -29,6 +29,16 @@ def read(path: Path) -> dict[str, Any]:
     return {str(k).upper(): v for k, v in data.items()}
 
 
+def for_run(path: Path | None, run_dir: Path | None) -> dict[str, Any]:
+    """The user's config (`path`), else the config.json a gantune run writes in its folder before its first epoch,
+    else nothing."""
+    if path is not None:
+        return read(path)
+    if run_dir is not None and (run_dir / "config.json").is_file():
+        return read(run_dir / "config.json")
+    return {}
+
+
 def _parse(path: Path, text: str) -> Any:
     suffix = path.suffix.lower()
     if suffix == ".py":

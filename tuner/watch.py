@@ -62,17 +62,19 @@ class Tail:
 
 
 class Watcher:
-    """The log's rows so far and the stopper's view of them."""
+    """The log's rows so far and the stopper's view of them. `model`: the gantune model writing the log, whose own
+    reading of it the diagnosis uses (the integrated system: per generator, as autofix does); None: the MODEL of
+    the run's config.json beside the log, read when the first rows arrive (gantune writes it before them)."""
 
-    def __init__(self, source: Path, family: str | None, policy: StopPolicy) -> None:
-        self.source, self.family, self.policy = source, family, policy
+    def __init__(self, source: Path, family: str | None, policy: StopPolicy, model: str | None = None) -> None:
+        self.source, self.family, self.policy, self.given_model = source, family, policy, model
         self.text = ""
         self.reset()
 
     def reset(self) -> None:
         from tuner.epoch_report import Report
 
-        self.text, self.seen, self.report = "", 0, Report()
+        self.text, self.seen, self.report, self.model = "", 0, Report(), self.given_model
 
     def add(self, text: str) -> Iterator[Epoch | Failure]:
         """The new rows' epochs, and a Failure after the epoch that confirms one."""
@@ -84,15 +86,25 @@ class Watcher:
         if frame.empty:
             return
         family = self.family or infer_family(frame)
+        if self.seen == 0 and self.model is None:
+            self.model = run_model(self.source)
         for row in frame.iloc[self.seen:].to_dict("records"):
             self.seen += 1
             row = {str(k): float(v) for k, v in row.items()}
-            result = self.report.add(row, family, objective=row_proxy(row, family))
+            result = self.report.add(row, family, objective=row_proxy(row, family), model=self.model)
             yield Epoch(row, result)
             verdict = stop_decision(result, self.policy)
             if verdict is not None:
                 yield Failure(verdict, frame.iloc[:self.seen])
                 return
+
+
+def run_model(log: Path) -> str | None:
+    """The MODEL of the gantune run whose log this is (its config.json beside it), else None."""
+    from tuner.user_config import for_run
+
+    model = for_run(None, log.parent).get("MODEL")
+    return model if isinstance(model, str) else None
 
 
 def watch(tail: Tail, watcher: Watcher, running: Callable[[], bool], poll_s: float = 1.0,

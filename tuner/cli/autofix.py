@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
         return apply(args)
     log = read_run(args.run, args.family)
-    config = _config(log, args.config)
+    config = user_config.for_run(Path(args.config) if args.config else None, log.run_dir)
     diagnosis = diagnose_run(log.frame, log.family, config.get("MODEL"))
     plan = prescribe(diagnosis, config, find_checkpoints(log.run_dir) if log.run_dir else [])
     report = {"diagnosis": diagnosis.to_dict(), "plan": [s.to_dict() for s in plan.steps],
@@ -83,17 +83,6 @@ def run(args: argparse.Namespace) -> int:
         backup = user_config.write(Path(args.config), patch)
         print(f"wrote {args.config} (original kept as {backup})")
     return 0
-
-
-def _config(log: Any, path: str | None) -> dict[str, Any]:
-    """The user's config, else a gantune run's config.json beside the log, else nothing."""
-    from tuner import user_config
-
-    if path:
-        return user_config.read(Path(path))
-    if log.run_dir is not None and (log.run_dir / "config.json").is_file():
-        return user_config.read(log.run_dir / "config.json")
-    return {}
 
 
 def _first_step_patch(plan: Any, path: str) -> str | None:

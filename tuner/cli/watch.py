@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     log, config, policy = _checked(args)
     trainer = _start(args.cmd)
     tail = Tail(log, not_before=time.time() - 1 if trainer else 0.0)
-    watcher = Watcher(log, args.family, policy)
+    watcher = Watcher(log, args.family, policy, config.get("MODEL"))  # None: the run's config.json says
     try:
         failure = _follow(watch(tail, watcher, _running(trainer, args.stop), args.poll, policy.max_epochs),
                           watcher, config, log, args)
@@ -173,16 +173,19 @@ def _num(value: Any) -> str:
 
 
 def _report_failure(failure: Any, watcher: Any, config: dict[str, Any], log: Path, args: argparse.Namespace) -> None:
+    from tuner import user_config
     from tuner.cli.autofix import print_report
-    from tuner.core.diagnosis import diagnose
     from tuner.core.logs import find_checkpoints, infer_family
     from tuner.core.prescription import prescribe
+    from tuner.diagnosis_integrated import diagnose_run
 
     family = args.family or infer_family(failure.frame)
-    diagnosis = diagnose(failure.frame, family)
+    diagnosis = diagnose_run(failure.frame, family, watcher.model)
+    config = config or user_config.for_run(None, log.parent)  # a gantune run's own config names its model's ladder
     plan = prescribe(diagnosis, config, find_checkpoints(log.parent))
     report = {"diagnosis": diagnosis.to_dict(), "plan": [s.to_dict() for s in plan.steps],
-              "restart": plan.restart.to_dict(), "log": {"path": str(log), "epochs": len(failure.frame)}}
+              "restart": plan.restart.to_dict(), "log": {"path": str(log), "epochs": len(failure.frame)},
+              "model": watcher.model}
     if args.json:
         print(json.dumps({"failure": failure.verdict.to_dict(), **report}), flush=True)
         return
