@@ -95,7 +95,7 @@ WGAN = MappingProxyType({
         R(4, "GEN_FEATURE_MAPS", "scale", 1.5, "001 4.1 (4): increase GEN_FEATURE_MAPS", high=512),
     ),
     "unstable": (
-        R(1, "LAMBDA_GP", "scale", 2.0, "001 2.1: wild oscillations -> increase 10 -> 20 (at least the canonical value)",
+        R(1, "LAMBDA_GP", "scale", 2.0, "001 2.1: wild oscillations -> increase 10 -> 20 (at least canonical)",
           low=CANON, high=50.0),
         R(2, _LR_G, "toward", 0.5, "001 1: both losses oscillate -> learning rate too high"),
         R(2, _LR_D, "toward", 0.5, "001 2.3: if d_loss explodes, halve LR_D"),
