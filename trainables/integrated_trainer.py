@@ -3,8 +3,9 @@ a transformer critic trained beside them on its own schedule. Plain PyTorch, no 
 
 It has the interface of trainables.trainer.Trainer that the run directory, the CLI and the sweep's trial use
 (`train_epoch`, `samples`, `extra_samples`, `quality`, `state_dict` / `load_state_dict`, `load_weights`, `cfg`,
-`epoch`, `columns`, `family`), and logs INTEGRATED_COLUMNS. Per batch: the discriminator steps as D_SCHEDULE says,
-then the generator and the NCA take one step each, then the transformer as its phase says (T_SCHEDULE).
+`epoch`, `columns`, `family`), shares its real-data side (trainables.trainer_base), and logs INTEGRATED_COLUMNS.
+Per batch: the discriminator steps as D_SCHEDULE says, then the generator and the NCA take one step each, then the
+transformer as its phase says (T_SCHEDULE).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 
 from trainables.config import GanConfig
-from trainables.data import Dataset, augment, to_float
+from trainables.data import Dataset
 from trainables.device import Placement
 from trainables.errors import CheckpointError
 from trainables.integrated_losses import (
@@ -35,9 +36,8 @@ from trainables.metrics import sample_stats
 from trainables.nets.integrated_critics import build_discriminator, build_transformer
 from trainables.nets.integrated_generators import NCA_STEPS, SAMPLE_STEPS, build_generator, build_nca
 from trainables.optimizers import build as build_optimizer
-from trainables.quality import QualityReference
 from trainables.registry import get_model
-from trainables.trainer import Trainer
+from trainables.trainer_base import TrainerBase
 from trainables.vocabulary import GUIDE_SCORE, INTEGRATED_COLUMNS, INTEGRATED_LOSS_METRICS, NCA_PREFIX
 
 RATES = {"generator": "learning_rate_g", "nca": "learning_rate_nca", "discriminator": "learning_rate_d",
@@ -64,34 +64,19 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
             m.requires_grad_(True)
 
 
-class IntegratedTrainer:
-    images = True
-    # The real-data side of the metrics is the one-generator trainer's, read through the same attributes (cfg,
-    # dataset, data, place, images, sampler, _quality_ref): the quality metrics score the style generator.
-    quality_due = Trainer.quality_due
-    quality_reference = Trainer.quality_reference
-    quality = Trainer.quality
-    _reference = Trainer._reference
-
+class IntegratedTrainer(TrainerBase):
     def __init__(self, cfg: GanConfig, data: Dataset, place: Placement) -> None:
         spec = get_model(cfg.model)
-        self.cfg, self.place, self.dataset = spec.prepare(cfg, data.num_modes), place, data
-        self.family, self.columns, self.background = spec.family, INTEGRATED_COLUMNS, data.background
-        dev = place.device
+        self.cfg, self.place = spec.prepare(cfg, data.num_modes), place
+        self.family, self.columns = spec.family, INTEGRATED_COLUMNS
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
-            self.nets = nn.ModuleDict(build_networks(self.cfg)).to(dev)
+            self.nets = nn.ModuleDict(build_networks(self.cfg)).to(place.device, memory_format=place.memory_format)
         self.generator, self.critic = self.nets["generator"], self.nets["discriminator"]
         torch.manual_seed(cfg.seed + 5)  # dropout and the generator's per-pixel noise draw from the global RNG
         self.opts = {name: build_optimizer(self.nets[name].parameters(), getattr(cfg, field), cfg)
                      for name, field in RATES.items()}
-        self.data = data.tensor.to(dev)
-        self.data_rng = torch.Generator(dev).manual_seed(cfg.seed + 1)
-        self.noise_rng = torch.Generator(dev).manual_seed(cfg.seed + 2)
-        self.fixed_noise = torch.randn(cfg.num_samples, cfg.latent_dim, device=dev,
-                                       generator=torch.Generator(dev).manual_seed(cfg.seed + 3))
-        self.reference = self._reference()
-        self._quality_ref: QualityReference | None = None
+        self._init_data(self.cfg, data, place)
         self.epoch = self.critic_steps = self.generator_steps = 0
 
     # ----- one epoch -------------------------------------------------------------------------------------
@@ -109,27 +94,8 @@ class IntegratedTrainer:
             self._add(sums, {**terms, **self._transformer_step(real, fake, phase)})
         self.epoch += 1
         row = {**self._means(sums), "t_phase": float(phase.index), **self.sample_metrics()}
-        elapsed = time.perf_counter() - start
-        row.update(lr_g=self.cfg.learning_rate_g, lr_d=self.cfg.learning_rate_d, epoch_time_s=elapsed,
-                   images_per_s=seen / elapsed)
-        if self.quality_due(self.epoch - 1):
-            start = time.perf_counter()
-            row.update(self.quality())
-            row["quality_time_s"] = time.perf_counter() - start
-        return {"epoch": float(self.epoch - 1), **row}
-
-    def _batches(self) -> list[torch.Tensor]:
-        n, b = self.data.shape[0], self.cfg.batch_size
-        order = torch.randperm(n, device=self.place.device, generator=self.data_rng)
-        return [order] if n <= b else list(order[: n - n % b].view(-1, b))
-
-    def _real_batch(self, index: torch.Tensor) -> torch.Tensor:
-        cfg = self.cfg
-        return augment(to_float(self.data[index]), cfg.horizontal_flip_prob, cfg.rotation_degrees, cfg.color_jitter,
-                       self.background, self.data_rng)
-
-    def _noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.cfg.latent_dim, device=self.place.device, generator=self.noise_rng)
+        row.update(self._timing(start, seen, self.cfg.learning_rate_g, self.cfg.learning_rate_d))
+        return self._epoch_row(row)
 
     def _nca_fake(self, z: torch.Tensor) -> torch.Tensor:
         """The NCA grown from the generator's w (detached: the NCA's loss does not train the mapping network)."""
@@ -240,8 +206,7 @@ class IntegratedTrainer:
         return {"epoch": self.epoch, "critic_steps": self.critic_steps, "generator_steps": self.generator_steps,
                 "config": self.cfg.to_dict(), "generator": self.generator.state_dict(),
                 "nets": self.nets.state_dict(), "opts": {k: o.state_dict() for k, o in self.opts.items()},
-                "rng": {"data": self.data_rng.get_state(), "noise": self.noise_rng.get_state(),
-                        "global": torch.get_rng_state()}}
+                "rng": self._rng_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a checkpoint; the current config's rates win over the saved ones."""
@@ -251,9 +216,7 @@ class IntegratedTrainer:
                 opt.load_state_dict(state["opts"][name])
                 for group in opt.param_groups:
                     group["lr"] = getattr(self.cfg, RATES[name])
-            self.data_rng.set_state(state["rng"]["data"])
-            self.noise_rng.set_state(state["rng"]["noise"])
-            torch.set_rng_state(state["rng"]["global"])
+            self._restore_rngs(state["rng"])
             self.epoch, self.critic_steps = int(state["epoch"]), int(state["critic_steps"])
             self.generator_steps = int(state["generator_steps"])
         except (KeyError, RuntimeError, ValueError, TypeError) as err:

@@ -14,16 +14,16 @@ from typing import Any
 import torch
 
 from trainables.config import GanConfig
-from trainables.data import Dataset, augment, to_float
+from trainables.data import Dataset
 from trainables.device import Placement
 from trainables.ema import Ema
 from trainables.errors import CheckpointError
-from trainables.metrics import Reference, reference_stats, sample_stats
+from trainables.metrics import sample_stats
 from trainables.optimizers import build as build_optimizer
 from trainables.optimizers import set_rates
-from trainables.quality import QualityReference, quality, reference
 from trainables.registry import get_model
 from trainables.schedules import CRITIC_SCHEDULES, adapt_lr_d, cooldown_scale
+from trainables.trainer_base import TrainerBase
 from trainables.vocabulary import columns
 
 
@@ -45,14 +45,12 @@ def _last_layer_transposed(generator: torch.nn.Module) -> bool:
     return bool(convs) and isinstance(convs[-1], torch.nn.ConvTranspose2d)
 
 
-class Trainer:
+class Trainer(TrainerBase):
     def __init__(self, cfg: GanConfig, data: Dataset, place: Placement) -> None:
         spec = get_model(cfg.model)
         cfg = spec.prepare(cfg, data.num_modes)
-        self.cfg, self.place, self.images = cfg, place, data.kind == "image"
+        self.cfg, self.place = cfg, place
         self.family, self.columns = spec.family, columns(spec.family)
-        self.background = data.background
-        self.dataset = data  # the real data the quality metrics compare with
         dev = place.device
         with torch.random.fork_rng(devices=[]):  # seeded weights without touching the caller's global RNG
             torch.manual_seed(cfg.seed)
@@ -66,15 +64,9 @@ class Trainer:
         self.opt_d = build_optimizer(self.critic.parameters(), cfg.learning_rate_d, cfg)
         self.lr_d = cfg.learning_rate_d  # moves each epoch when ADAPTIVE_LR_D is on
         self.ema = Ema(self.generator, cfg.ema_decay) if cfg.ema_decay is not None else None
-        self.data = data.tensor.to(dev)  # the whole dataset lives on the device: no loader, no copies per step
         self.labels = data.labels.to(dev) if spec.conditional else None  # class of each sample (cgan)
-        self.data_rng = torch.Generator(dev).manual_seed(cfg.seed + 1)  # order and augmentation
-        self.noise_rng = torch.Generator(dev).manual_seed(cfg.seed + 2)  # latents and GP interpolation
-        self.fixed_noise = torch.randn(cfg.num_samples, cfg.latent_dim, device=dev,
-                                       generator=torch.Generator(dev).manual_seed(cfg.seed + 3))
-        self.reference = self._reference()
+        self._init_data(cfg, data, place)
         self.transposed_output = _last_layer_transposed(self.generator)
-        self._quality_ref: QualityReference | None = None  # built on the first quality evaluation
         self.schedule = CRITIC_SCHEDULES[cfg.critic_schedule]
         self.epoch = 0  # epochs completed
         self.critic_steps = 0
@@ -103,17 +95,11 @@ class Trainer:
         self.epoch += 1
         row = self._loss_means(critic_sums, gen_sums, n_critic, n_gen)
         row.update(self.sample_metrics())
-        elapsed = time.perf_counter() - start
-        row.update(lr_g=self.opt_g.param_groups[0]["lr"], lr_d=self.opt_d.param_groups[0]["lr"],
-                   epoch_time_s=elapsed, images_per_s=seen / elapsed)
+        row.update(self._timing(start, seen, self.opt_g.param_groups[0]["lr"], self.opt_d.param_groups[0]["lr"]))
         if self.cfg.adaptive_lr_d and n_critic:
             self.lr_d, _ = adapt_lr_d(self.lr_d, row["d_real"], row["d_fake"])
             set_rates(self.opt_d, self.lr_d, self.cfg)
-        if self.quality_due(self.epoch - 1):
-            start = time.perf_counter()
-            row.update(self.quality())
-            row["quality_time_s"] = time.perf_counter() - start
-        return {"epoch": float(self.epoch - 1), **row}
+        return self._epoch_row(row)
 
     def _epoch_rates(self) -> None:
         """This epoch's rates: the config's (LR_D: the adaptive one), scaled down in the LR_COOLDOWN epochs."""
@@ -121,34 +107,10 @@ class Trainer:
         set_rates(self.opt_g, self.cfg.learning_rate_g * scale, self.cfg)
         set_rates(self.opt_d, self.lr_d * scale, self.cfg)
 
-    def quality_due(self, epoch: int) -> bool:
-        """Quality is measured every QUALITY_EVERY epochs and after the last one."""
-        every = self.cfg.quality_every
-        return every > 0 and ((epoch + 1) % every == 0 or epoch == self.cfg.num_epochs - 1)
-
-    def _batches(self) -> list[torch.Tensor]:
-        n, b = self.data.shape[0], self.cfg.batch_size
-        order = torch.randperm(n, device=self.place.device, generator=self.data_rng)
-        if n <= b:
-            return [order[: n - n % self.cfg.pack]]  # a packing critic scores whole groups
-        return list(order[: n - n % b].view(-1, b))  # drop the ragged last batch: GP and BN want full batches
-
-    def _real_batch(self, index: torch.Tensor) -> torch.Tensor:
-        batch = self.data[index]
-        if not self.images:
-            return batch
-        cfg = self.cfg
-        batch = augment(to_float(batch), cfg.horizontal_flip_prob, cfg.rotation_degrees, cfg.color_jitter,
-                        self.background, self.data_rng)
-        return batch.contiguous(memory_format=self.place.memory_format)
-
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.place.amp_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.place.device.type, dtype=self.place.amp_dtype)
-
-    def _noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.cfg.latent_dim, device=self.place.device, generator=self.noise_rng)
 
     def _labels(self, index: torch.Tensor) -> torch.Tensor | None:
         return None if self.labels is None else self.labels[index]
@@ -230,25 +192,6 @@ class Trainer:
     def sample_metrics(self) -> dict[str, float]:
         return sample_stats(self.samples(), self.reference, self.transposed_output)
 
-    @property
-    def quality_reference(self) -> QualityReference:
-        """The real side of the quality metrics, built on first use (it may train the dataset's classifier)."""
-        if self._quality_ref is None:
-            self._quality_ref = reference(self.dataset, self.place.device, self.cfg.seed)
-        return self._quality_ref
-
-    def quality(self, n_samples: int | None = None) -> dict[str, float]:
-        """The quality metrics of the sampler against the training data (trainables.quality)."""
-        n = self.cfg.quality_samples if n_samples is None else n_samples
-        return quality(self.sampler, self.dataset, self.cfg.latent_dim, n, self.quality_reference,
-                       self.place.device, self.cfg.seed)
-
-    def _reference(self) -> Reference:
-        n = min(self.cfg.num_samples, self.data.shape[0])
-        pick = torch.randperm(self.data.shape[0], generator=torch.Generator().manual_seed(self.cfg.seed + 4))[:n]
-        real = self.data[pick.to(self.place.device)]
-        return reference_stats(to_float(real) if self.images else real)
-
     # ----- state ---------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -257,10 +200,7 @@ class Trainer:
             "generator": self.generator.state_dict(), "critic": self.critic.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
-            "rng": {"data": self.data_rng.get_state(), "noise": self.noise_rng.get_state(),
-                    "global": torch.get_rng_state(),
-                    **({"cuda": torch.cuda.get_rng_state()} if self.place.device.type == "cuda" else {})},
-            "lr_d": self.lr_d,
+            "rng": self._rng_state(), "lr_d": self.lr_d,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -289,18 +229,6 @@ class Trainer:
             self.epoch = int(state["epoch"])
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
             raise CheckpointError(f"checkpoint does not fit this model and config: {str(err)[:200]}") from None
-
-    def _restore_rngs(self, rng: dict[str, torch.Tensor]) -> None:
-        try:
-            self.data_rng.set_state(rng["data"])
-            self.noise_rng.set_state(rng["noise"])
-            if "global" in rng:
-                torch.set_rng_state(rng["global"])
-            if "cuda" in rng and self.place.device.type == "cuda":
-                torch.cuda.set_rng_state(rng["cuda"])
-        except RuntimeError:
-            raise CheckpointError(f"the checkpoint's random state comes from another device type than "
-                                  f"{self.place.device.type}; resume on the device it was written on") from None
 
     def _apply_rates(self, saved_lr_d: float | None = None) -> None:
         """The config's rates on the optimisers. An adaptive LR_D continues from the checkpoint's value
