@@ -34,7 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="failure labels (comma-separated: mode_collapse, discriminator_dominant, generator_dominant) "
                         "that the losses alone confirm, as for a failure this run already had; default: the "
                         "sweep's rule (divergence at once, the others only when sample statistics agree)")
-    p.add_argument("--config", help="your config: its NUM_EPOCHS, and the plan's old values")
+    p.add_argument("--config", help="your config: its NUM_EPOCHS, its MODEL and the plan's old values (default for "
+                                    "the model and the plan: a gantune run's config.json beside the log)")
     p.add_argument("--family", choices=FAMILIES, help="the loss family (default: inferred from the log)")
     p.add_argument("--json", action="store_true", help="one JSON object per epoch, then one for the failure or end")
     p.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the log (default 1)")
