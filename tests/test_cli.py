@@ -56,6 +56,13 @@ def test_dry_run_prints_config_and_parameter_counts_without_training(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_toy2d_on_grid25_starts_from_the_found_config_with_its_epochs():
+    result = gantune("train", "toy2d", "--data", "grid25", "--dry-run", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert '"NUM_EPOCHS": 900' in result.stdout and '"BATCH_SIZE": 256' in result.stdout
+    assert '"LEARNING_RATE_D": 0.0026858706191286792' in result.stdout
+
+
 def test_a_config_py_in_the_seed_style_is_accepted(tmp_path):
     (tmp_path / "config.py").write_text("LEARNING_RATE_G = 1e-5\nN_CRITIC = 5\nBATCH_SIZE = 32\n")
     result = gantune("train", "wgan_large", "--config", str(tmp_path / "config.py"), "--dry-run", "--device", "cpu")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from trainables.config import GanConfig, build_config, parse_set, read_config_file
 from trainables.errors import ConfigError
 from trainables.registry import get_model, model_names, preset_overrides
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_registered_model_builds_its_seed_config():
@@ -99,3 +102,18 @@ def test_bad_config_files_say_what_is_wrong(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ConfigError, match="not valid JSON"):
         read_config_file(tmp_path / "bad.json")
+
+
+@pytest.mark.parametrize("data", ["ring8", "grid25"])
+def test_toy2d_defaults_on_a_mixture_are_the_config_the_anchors_bench_found(data):
+    found = json.loads((ROOT / "search_spaces" / "found" / f"toy2d_{data}.json").read_text())
+    resolved = json.loads(json.dumps(build_config(get_model("toy2d").defaults_for(data)).to_dict()))
+    assert {key: resolved[key] for key in found} == found  # every key the bench wrote (fields added since: defaults)
+
+
+def test_a_named_mixture_takes_its_found_config_and_the_user_still_wins():
+    spec = get_model("toy2d")
+    assert spec.defaults_for(None) == spec.defaults  # no data named: the seed row
+    cfg = build_config(spec.defaults_for("grid25"), preset_overrides(spec, "cpu"), {"num_epochs": 7})
+    assert (cfg.data, cfg.batch_size, cfg.num_epochs) == ("grid25", 256, 7)
+    assert get_model("wgan_large").defaults_for("digits") == {**get_model("wgan_large").defaults, "data": "digits"}

@@ -48,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--repeats must be at least 2 to test reproducibility, got {args.repeats}")
     target = args.target_batch or max(args.batch_sizes)
     layers = {k: v for k, v in {"num_epochs": args.epochs, "data": args.data}.items() if v is not None}
-    base = build_config(spec.defaults, preset_overrides(spec, args.preset), layers, parse_set(args.set))
+    fixed = parse_set(args.set)
+    base = build_config(spec.defaults_for(fixed.get("data", args.data)), preset_overrides(spec, args.preset), layers,
+                        fixed)
     runs = tuple(plan(args.seed, args.repeats, sorted(set(args.batch_sizes) | {target}), args.seeds, target))
     name = args.name or f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     storage = Path("triage")
