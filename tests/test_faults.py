@@ -62,20 +62,20 @@ def assert_whole(name: str, sweep: Path, trials: int, epochs: int, output: str) 
 
 def resume_argv(output: str) -> list[str]:
     """The resume command the interrupted sweep printed, as this interpreter runs it."""
-    line = next(ln.strip() for ln in output.splitlines() if ln.strip().startswith("gantune sweep"))
-    assert "--resume" in line and "--name" in line, line
-    return shlex.split(line)[2:]
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip().startswith("gantune sweep")]
+    assert lines and "--resume" in lines[-1] and "--name" in lines[-1], output
+    return shlex.split(lines[-1])[2:]
 
 
 @pytest.mark.parametrize(("sig", "to_group", "code"), [
     (signal.SIGINT, True, 130),  # Ctrl-C in the terminal: the driver and everything in its process group
     (signal.SIGTERM, False, 143),  # `kill PID` of the driver alone
     (signal.SIGHUP, True, 129),  # the terminal closed
-])
+], ids=["SIGINT-to-the-group", "SIGTERM-to-the-driver", "SIGHUP-to-the-group"])
 def test_a_stopped_sweep_says_it_was_interrupted_and_its_resume_command_finishes_it(tmp_path, sig, to_group, code):
     name = f"stop-{sig.name.lower()}"
     sweep = tmp_path / "sweeps" / name
-    driver = start_sweep("toy2d", "--trials", "3", "--epochs", "14", *TOY, "--concurrency", "2", "--name", name)
+    driver = start_sweep("toy2d", "--trials", "2", "--epochs", "10", *TOY, "--concurrency", "2", "--name", name)
     try:
         wait_for(lambda: all(len(checkpoints(sweep, t)) >= 1 for t in ("t001", "t002")), 300,
                  "a checkpoint of each of the first two trials")
@@ -99,7 +99,7 @@ def test_a_stopped_sweep_says_it_was_interrupted_and_its_resume_command_finishes
 
     resumed = run_sweep(*resume_argv(out))
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert_whole(name, sweep, 3, 14, resumed.stdout + resumed.stderr)
+    assert_whole(name, sweep, 2, 10, resumed.stdout + resumed.stderr)
     (parent,) = [r for r in runs_of(name) if "gantune.trial_id" not in r.data.tags]
     assert parent.info.status == "FINISHED" and parent.data.tags["gantune.status"] == "finished"
 

@@ -11,8 +11,10 @@ import dataclasses
 import logging
 import os
 import shlex
+import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -140,10 +142,26 @@ def start_ray(address: str | None) -> bool:
         if address:
             ray.init(address=address, **{k: v for k, v in quiet.items() if k != "include_dashboard"})
         else:
-            ray.init(**quiet)
+            with _hangup_ignored():
+                ray.init(**quiet)
     except (ConnectionError, RuntimeError, ValueError) as err:
         raise ConfigError(f"cannot join the Ray cluster at {address}: {str(err).splitlines()[0][:200]}") from None
     return True
+
+
+@contextlib.contextmanager
+def _hangup_ignored() -> Iterator[None]:
+    """The local Ray's processes start with SIGHUP ignored (an ignored signal is inherited), so a closed terminal
+    stops the sweep through the driver, which marks its trials interrupted, instead of killing Ray's raylet under
+    it. Ray's processes survive a SIGINT to the group as they are."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 def _quiet() -> None:
