@@ -3,6 +3,7 @@ as a person would write them, and importances only from enough finished trials."
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import random
@@ -68,3 +69,20 @@ def test_a_healthy_trial_whose_samples_have_not_reached_the_data_is_said_to_be_f
     assert far + near == 8 and far and near
     assert page.count(": healthy, still far from the data</h3>") == far
     assert "stopped:generator_dominant</h3>" in page  # a stopped trial says why it stopped, not how far it got
+
+
+def test_the_guides_known_bad_trial_is_named_as_such(tmp_path):
+    from search_spaces.cases import GUIDE_CASES
+
+    case = GUIDE_CASES["wgan_large"]
+    store = Store(os.environ["MLFLOW_TRACKING_URI"], "gantune")
+    parent, _ = store.run("demo", {"sweep": "demo", "kind": "sweep"})
+    store.log(parent, params={"model": "wgan_large"}, tags={"gantune.space": json.dumps(SPACE)})
+    for i, values in enumerate(({"learning_rate_d": 1e-4, "lr_ratio": 1.0}, dict(case.point))):
+        run, _ = store.run(f"demo-t{i + 1:03d}", {"sweep": "demo", "trial_id": f"id{i}"}, parent)
+        store.log(run, {"quality": -0.3}, step=3, tags={"gantune.search_values": values, "gantune.status":
+                                                        "healthy" if i == 0 else case.verdict})
+    page = write_report(store, find_subject(store, "demo"), tmp_path / "report.html").read_text()
+    name = html.escape(case.name)
+    assert page.count(f"({name})") == 2  # its row among the stopped trials and its section's heading
+    assert f"demo-t002 ({name})" in page and "demo-t001 (" not in page

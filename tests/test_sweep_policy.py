@@ -152,3 +152,34 @@ def test_the_drivers_trial_config_is_the_one_the_trial_trains():
 
     base = checked_data(GanConfig(model="cgan", image_size=32, dataset_size=96)).fields()
     assert ModelTarget("cgan").config(base, seed_point(model_space("cgan"), base)).num_classes == 48
+
+
+def _sweep_settings(*argv: str):
+    from tuner.cli import parse
+    from tuner.cli.sweep import _settings
+
+    return _settings(parse(["sweep", *argv]))
+
+
+def test_a_toy2d_sweep_on_a_mixture_starts_from_the_config_found_for_it():
+    from search_spaces.spaces import TOY2D_SPACE
+
+    settings, _ = _sweep_settings("toy2d", "--data", "grid25", "--epochs", "3")
+    found = build_config(get_model("toy2d").defaults_for("grid25"))
+    first = GanConfig(**resolve(settings.base, seed_point(TOY2D_SPACE, settings.base)))
+    assert first == found.replace(num_epochs=3, quality_every=first.quality_every,
+                                  checkpoint_every=first.checkpoint_every)
+
+
+def test_a_cpu_sweep_without_enqueue_tries_the_guides_known_bad_config_second():
+    from search_spaces.cases import GUIDE_CASES
+    from tuner.run_context import cuda_available
+
+    if cuda_available():
+        pytest.skip("the known-bad trial is the CPU budget's; with CUDA the sweep keeps the seed-sized search")
+    case = GUIDE_CASES["wgan_large"]
+    settings, chose = _sweep_settings("wgan_large")
+    assert settings.points == ({**seed_point(settings.space, settings.base), **case.point},)  # the seed config but
+    assert f"trial 2 is a known-bad config, {case.name}" in chose
+    assert _sweep_settings("wgan_large", "--enqueue", '{"n_critic": 2}')[0].points == ({"n_critic": 2},)
+    assert _sweep_settings("wgan_large", "--set", "LEARNING_RATE_D=1e-4")[0].points == ()  # the space cannot say it

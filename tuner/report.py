@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from search_spaces.cases import GUIDE_CASES
 from trainables.errors import ConfigError
 from tuner.core.stopping import number
 from tuner.tracking import TAG, Store
@@ -42,6 +43,11 @@ class TrialView:
     quality: float
     history: pd.DataFrame  # epoch + CURVES
     images: tuple[tuple[int, str], ...]  # (step, artifact path)
+    case: str = ""  # the guides' known-bad config this trial ran (search_spaces/cases.py), if it is one
+
+    @property
+    def title(self) -> str:
+        return f"{self.name} ({self.case})" if self.case else self.name
 
     @property
     def stopped(self) -> bool:
@@ -92,9 +98,11 @@ def trials(store: Store, subject: Subject) -> list[TrialView]:
     out = []
     for sweep in subject.sweeps:
         name = sweep.data.tags[f"{TAG}.sweep"]
+        case = GUIDE_CASES.get(sweep.data.params.get("model", ""))
         for run in store.search(sweep=name):
             if f"{TAG}.trial_id" in run.data.tags:
-                out.append(_view(store, run, name))
+                view = _view(store, run, name)
+                out.append(dataclasses.replace(view, case=case.name) if case and case.matches(view.values) else view)
     return sorted(out, key=lambda t: (t.stage, t.name))
 
 
@@ -278,7 +286,7 @@ def _stopped_table(views: list[TrialView]) -> str:
     for t in stopped:
         evidence = "<br>".join(html.escape(f"{e.get('signal')} = {number(e.get('value'))} ({e.get('threshold')}; "
                                            f"{e.get('source')})") for e in t.evidence)
-        rows.append(f"<tr><td><a href='#{t.run_id}'>{html.escape(t.name)}</a></td><td>{html.escape(t.status)}</td>"
+        rows.append(f"<tr><td><a href='#{t.run_id}'>{html.escape(t.title)}</a></td><td>{html.escape(t.status)}</td>"
                     f"<td>{html.escape(t.reason)}</td><td class=ev>{evidence}</td></tr>")
     return ("<h2>Stopped trials</h2><table><tr><th>trial</th><th>status</th><th>reason</th><th>evidence</th></tr>"
             + "".join(rows) + "</table>")
@@ -288,7 +296,7 @@ def _trial_section(store: Store, t: TrialView, files: Path, out: Path) -> str:
     from tuner.core.diagnosis import diagnose
 
     folder = files / t.run_id
-    parts = [f"<h3 id='{t.run_id}'>{html.escape(t.stage)} / {html.escape(t.name)}: {html.escape(t.reading)}</h3>"]
+    parts = [f"<h3 id='{t.run_id}'>{html.escape(t.stage)} / {html.escape(t.title)}: {html.escape(t.reading)}</h3>"]
     if {"d_loss", "g_loss"} <= set(t.history.columns) and len(t.history):
         from tuner.plots import plot_losses
 
