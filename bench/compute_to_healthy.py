@@ -1,17 +1,21 @@
-"""Trial-epochs from guide 000's broken run to the first healthy config that beats its quality.
+"""Trial-epochs from a broken run to the first config that is healthy, beats its quality and passes the sample bar.
 
-    python bench/compute_to_healthy.py [--seeds 0 1 2] [--epochs 16] [--out bench_results/compute_to_healthy]
+    python bench/compute_to_healthy.py --quick          # toy2d's four kinds, seed 0, 20 epochs, cap 6 trials
+    python bench/compute_to_healthy.py                  # every kind (bench/broken_kinds.py), seeds 0-2
+    python bench/compute_to_healthy.py --kinds unstable bce_slow_g --seeds 0 1 2 --epochs 30 --out DIR
 
-For each seed: train wgan_large at the cpu preset with the post-mortem's broken config (the `postmortem`
-preset: LEARNING_RATE_G 1e-5, LEARNING_RATE_D 1e-4, N_CRITIC 5, BATCH_SIZE 32, EMA_DECAY 0.999) for --epochs,
-diagnose it, then count the trial-epochs each method trains until a config is healthy by the diagnosis core
-and beats the broken run's quality:
-  (a) autofix --apply: the remedy ladder, stage by stage, with the collapse stopper;
-  (b) a plain Optuna TPE + ASHA sweep over the model's full space from the broken config (the broken config is
-      its first trial, as in any sweep), no collapse stopper, no ladder;
-  (c) the guides' manual procedure: the plan's changes one at a time, in order, each trained --epochs.
-Every method trains one trial at a time (2 CPUs each), so trial-epochs are counted exactly up to the success;
-(a) and (b) end their search there. Prints a table per seed and the medians with the ratio a/b (target <= 1/3).
+For each kind and seed: train the broken config (bench/broken_kinds.py), diagnose it, then run each method from it
+with two trials at once (one CPU each) until a config ends healthy by the diagnosis core and beats the broken run's
+quality; that config must then pass the sample bar (broken_kinds.Bar), or the method counts its cap:
+  (a) autofix --apply: the remedy ladder, stage by stage; its trial-epochs and seconds are read from its ledger
+      (autofix.json's stages);
+  (b) Optuna TPE + ASHA over the model's full space (search_spaces.spaces.model_space), the broken config its first
+      trial, no collapse stopper, no ladder; the search ends at the first fix;
+  (c) random search over the same space: points drawn by Optuna's RandomSampler, after the broken config;
+  (d) the guides' changes one at a time, in the plan's order, each kept and trained from scratch.
+A method's trial-epochs are every epoch its trials trained until its search ended (the trial still in flight
+included); a method that reaches its cap (--cap-trials x epochs) without a fix counts the cap and is marked.
+Prints the table per kind and seed, per-kind and overall medians, and the ratios (a)/(b) and (a)/(c).
 """
 
 from __future__ import annotations
@@ -23,147 +27,203 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-MAX_SWEEP_TRIALS = 12
+import broken_kinds  # noqa: E402
+from broken_kinds import Bar, Kind  # noqa: E402
 
-
-def broken_run(seed: int, epochs: int, root: Path) -> Path:
-    import torch
-
-    from trainables.config import build_config
-    from trainables.registry import get_model, preset_overrides
-    from trainables.run import train
-
-    out = root / f"broken_seed{seed}"
-    if not (out / "losses.csv").is_file():
-        spec = get_model("wgan_large")
-        cfg = build_config(spec.defaults, preset_overrides(spec, "cpu"), preset_overrides(spec, "postmortem"),
-                           {"num_epochs": epochs, "seed": seed, "dataset_size": 480, "quality_every": 4,
-                            "checkpoint_every": epochs})
-        train(cfg, out, torch.device("cpu"))
-    return out
+METHODS = {"a": "autofix --apply", "b": "TPE + ASHA", "c": "random search", "d": "one change at a time"}
 
 
-def load(run_dir: Path, epochs: int):
-    import argparse as ap
-
+def load(run_dir: Path, epochs: int) -> Any:
+    """The broken run as autofix --apply reads it (its log, diagnosis, config and target)."""
     from tuner.cli.autofix_apply import load_broken
 
-    args = ap.Namespace(run=str(run_dir), family=None, train_cmd=None, config=None, model=None, data=None,
-                        epochs=epochs, cpus_per_trial=2.0)
+    args = argparse.Namespace(run=str(run_dir), family=None, train_cmd=None, config=None, model=None, data=None,
+                              epochs=epochs, cpus_per_trial=1.0)
     return load_broken(args)
 
 
-def method_autofix(broken, seed: int, epochs: int, root: Path, store) -> dict:
+def judged(trial_dir: Path | None, bar: Bar) -> tuple[bool, str]:
+    if trial_dir is None or not (Path(trial_dir) / "losses.csv").is_file():
+        return False, "no trial"
+    return bar.passes(broken_kinds.last_measured(Path(trial_dir)))
+
+
+def method_autofix(broken: Any, name: str, epochs: int, cap: int, root: Path, store: Any, bar: Bar) -> dict:
     from tuner.autofix import FixSettings, run_autofix
 
-    settings = FixSettings(name=f"a_seed{seed}", epochs=epochs, storage=root, trials=4, concurrency=1,
-                           cpus_per_trial=2.0, seed=seed)
+    settings = FixSettings(name=name, epochs=epochs, storage=root, trials=4, budget=cap, concurrency=2,
+                           cpus_per_trial=1.0, seed=0)
     result = run_autofix(broken, settings, store)
-    return {"trial_epochs": result.spent, "fixed": result.fixed is not None, "stage": result.fixed_stage,
-            "trials": sum(len(s.summary.trials) for s in result.stages if s.summary)}
+    ledger = json.loads((settings.path / "autofix.json").read_text())
+    spent = sum(s["spent_trial_epochs"] for s in ledger["stages"])
+    ok, why = judged(Path(result.fixed.path) if result.fixed else None, bar)
+    return {"trial_epochs": spent, "seconds": sum(s["seconds"] for s in ledger["stages"]),
+            "fixed": result.fixed is not None, "samples_healthy": ok, "samples": why, "stage": ledger["fixed_stage"]}
 
 
-def method_sweep(broken, seed: int, epochs: int, root: Path, store) -> dict:
+def _sweep(broken: Any, name: str, epochs: int, cap: int, root: Path, store: Any, bar: Bar, asha: bool,
+           points: tuple = ()) -> dict:
     from search_spaces.spaces import model_space
     from tuner.core.stopping import beats
     from tuner.sweep import Seek, SweepSettings, run_sweep
-    from tuner.targets import ModelTarget
 
-    base = {**broken.config, "num_epochs": epochs}
-    settings = SweepSettings(target=ModelTarget("wgan_large"), base=base, space=model_space("wgan_large"),
-                             name=f"b_seed{seed}", trials=MAX_SWEEP_TRIALS, concurrency=1, cpus_per_trial=2.0,
-                             seed=seed, storage=root, stopper=False, asha=True, seek=Seek(broken.quality))
+    settings = SweepSettings(target=broken.target, base={**broken.config, "num_epochs": epochs},
+                             space=model_space(broken.target.name), name=name, trials=max(1, cap // epochs),
+                             concurrency=2, cpus_per_trial=1.0, seed=0, storage=root, stopper=False, asha=asha,
+                             seek=Seek(broken.quality), points=points)
+    started = time.perf_counter()
     summary = run_sweep(settings, store)
-    ordered = sorted(summary.trials, key=lambda t: t.name)
-    spent, fixed = 0, False
-    for t in ordered:
-        spent += t.iterations
-        if t.verdict.status == "healthy" and beats(t.quality, broken.quality):
-            fixed = True
-            break
-    return {"trial_epochs": spent, "fixed": fixed, "trials": len(ordered)}
+    fixes = sorted((t for t in summary.trials if t.verdict.status == "healthy" and beats(t.quality, broken.quality)),
+                   key=lambda t: t.name)
+    ok, why = judged(Path(fixes[0].path) if fixes else None, bar)
+    return {"trial_epochs": sum(t.iterations for t in summary.trials), "seconds": time.perf_counter() - started,
+            "fixed": bool(fixes), "samples_healthy": ok, "samples": why, "trials": len(summary.trials)}
 
 
-def method_manual(broken, seed: int, epochs: int, root: Path) -> dict:
-    """One change at a time, in the plan's order, each trained `epochs` from scratch (guide 000's restart)."""
+def method_tpe(broken: Any, name: str, epochs: int, cap: int, root: Path, store: Any, bar: Bar) -> dict:
+    return _sweep(broken, name, epochs, cap, root, store, bar, asha=True)
+
+
+def method_random(broken: Any, name: str, epochs: int, cap: int, root: Path, store: Any, bar: Bar) -> dict:
+    import optuna
+
+    from search_spaces.spaces import model_space, suggest
+
+    space = model_space(broken.target.name)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    points = tuple(suggest(study.ask(), space) for _ in range(max(0, cap // epochs - 1)))
+    return _sweep(broken, name, epochs, cap, root, store, bar, asha=False, points=points)
+
+
+def method_manual(broken: Any, name: str, epochs: int, cap: int, root: Path, store: Any, bar: Bar) -> dict:
+    """The plan's changes one at a time, each kept, each trained `epochs` from scratch (guide 000's restart)."""
     import pandas as pd
-    import torch
 
     from trainables.config import GanConfig
-    from trainables.run import train
     from tuner.core.diagnosis import diagnose
     from tuner.core.stopping import beats
 
-    config, spent = {**broken.config, "num_epochs": epochs}, 0
-    for i, step in enumerate(broken.target.applicable(broken.plan.steps)):
-        if isinstance(step.new, str) and step.parameter != "MODEL":
-            continue
+    config, spent, started = {**broken.config, "num_epochs": epochs}, 0, time.perf_counter()
+    steps = [s for s in broken.target.applicable(broken.plan.steps) if not isinstance(s.new, str)]
+    for i, step in enumerate(steps):
+        if spent + epochs > cap:
+            break
         config[step.parameter.lower()] = step.new
-        out = root / f"c_seed{seed}" / f"change{i}_{step.parameter.lower()}"
-        torch.set_num_threads(2)
-        train(GanConfig(**config), out, torch.device("cpu"))
+        out = broken_kinds.train_once(GanConfig(**config), root / name / f"change{i}_{step.parameter.lower()}")
         spent += epochs
         frame = pd.read_csv(out / "losses.csv")
         quality = float(frame["quality"].dropna().iloc[-1])
-        if diagnose(frame).label == "healthy" and beats(quality, broken.quality):
-            return {"trial_epochs": spent, "fixed": True, "changes": i + 1}
-    return {"trial_epochs": spent, "fixed": False, "changes": i + 1}
+        if diagnose(frame, broken.diagnosis.family).label == "healthy" and beats(quality, broken.quality):
+            ok, why = judged(out, bar)
+            return {"trial_epochs": spent, "seconds": time.perf_counter() - started, "fixed": True,
+                    "samples_healthy": ok, "samples": why, "changes": i + 1}
+    return {"trial_epochs": spent, "seconds": time.perf_counter() - started, "fixed": False,
+            "samples_healthy": False, "samples": "no fix", "changes": len(steps)}
+
+
+RUNNERS = {"a": method_autofix, "b": method_tpe, "c": method_random, "d": method_manual}
+
+
+def run_kind(kind: Kind, seed: int, args: argparse.Namespace, root: Path, store: Any, row: dict,
+             save: Any) -> None:
+    """The broken run, its sample bar and each method not yet in `row`; `save` after each (the bench resumes)."""
+    folder = root / kind.name / f"seed{seed}"
+    broken_dir = broken_kinds.train_once(broken_kinds.config(kind, seed, args.epochs), folder / "broken")
+    broken = load(broken_dir, args.epochs)
+    bar = broken_kinds.bar(kind, seed, args.epochs, root)
+    row.update({"label": broken.diagnosis.label, "quality": broken.quality, "bar": bar.to_dict()})
+    print(f"{kind.name} seed {seed}: broken run {broken.diagnosis.label} (expected {kind.expect}), quality "
+          f"{broken.quality:.4g}", flush=True)
+    cap = args.cap_trials * args.epochs
+    for m in args.methods:
+        if m in row:
+            continue
+        result = RUNNERS[m](broken, f"{m}", args.epochs, cap, folder, store, bar)
+        healthy = result["fixed"] and result["samples_healthy"]
+        result.update({"counted": result["trial_epochs"] if healthy else cap, "capped": not healthy, "cap": cap})
+        row[m] = result
+        print(f"  ({m}) {METHODS[m]}: {result}", flush=True)
+        save()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=16)
+    parser.add_argument("--quick", action="store_true", help="toy2d's kinds, seed 0, 20 epochs")
+    parser.add_argument("--kinds", nargs="+")
+    parser.add_argument("--seeds", type=int, nargs="+")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--methods", default="abcd")
+    parser.add_argument("--cap-trials", type=int, help="trials' worth of epochs a method may spend (6 quick, 8 full)")
     parser.add_argument("--out", default="bench_results/compute_to_healthy")
     args = parser.parse_args()
-    root = Path(args.out).resolve()
+    args.seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
+    args.epochs = args.epochs or (20 if args.quick else 30)
+    args.cap_trials = args.cap_trials or (6 if args.quick else 8)
+    root = Path(args.out).resolve() / f"e{args.epochs}"
     root.mkdir(parents=True, exist_ok=True)
 
     from tuner.run_context import RunOptions, run_context
 
-    results = json.loads((root / "results.json").read_text()) if (root / "results.json").is_file() else {}
+    path = root / "results.json"
+    results = json.loads(path.read_text()) if path.is_file() else {}
     options = RunOptions(tracking_uri=f"sqlite:///{root / 'mlflow.db'}", experiment="compute_to_healthy")
+    chosen = broken_kinds.kinds(args.kinds, args.quick)
+
+    def save() -> None:
+        path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+
     with run_context(options) as store:
-        for seed in args.seeds:
-            run_dir = broken_run(seed, args.epochs, root)
-            broken = load(run_dir, args.epochs)
-            row = results.get(str(seed), {"label": broken.diagnosis.label, "quality": broken.quality})
-            print(f"seed {seed}: broken run {broken.diagnosis.label}, quality {broken.quality:.4g}", flush=True)
-            for name, method in (("a", method_autofix), ("b", method_sweep), ("c", None)):
-                if name in row:
-                    continue
-                started = time.perf_counter()
-                row[name] = (method(broken, seed, args.epochs, root, store) if method else
-                             method_manual(broken, seed, args.epochs, root))
-                row[name]["seconds"] = round(time.perf_counter() - started, 1)
-                print(f"  ({name}) {row[name]}", flush=True)
-                results[str(seed)] = row
-                (root / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    report(results, args.epochs)
+        for kind in chosen:
+            for seed in args.seeds:
+                run_kind(kind, seed, args, root, store, results.setdefault(f"{kind.name}/{seed}", {}), save)
+    report({k: v for k, v in results.items() if k.split("/")[0] in {c.name for c in chosen}
+            and int(k.split("/")[1]) in args.seeds}, args)
 
 
-def report(results: dict, epochs: int) -> None:
-    print("\n| seed | broken | (a) autofix | (b) TPE+ASHA sweep | (c) manual, one change at a time |")
-    print("|---|---|---|---|---|")
-    for seed, row in sorted(results.items()):
-        cells = [_cell(row.get(m)) for m in "abc"]
-        print(f"| {seed} | {row['label']} ({row['quality']:.3g}) | " + " | ".join(cells) + " |")
-    med = {m: statistics.median(r[m]["trial_epochs"] for r in results.values() if m in r)
-           for m in "abc" if all(m in r for r in results.values())}
-    print(f"| median | | {med.get('a', math.nan):g} | {med.get('b', math.nan):g} | {med.get('c', math.nan):g} |")
-    if med.get("b"):
-        print(f"\nratio (a)/(b) = {med['a'] / med['b']:.2f} (target <= 0.33); (a)/(c) = "
-              f"{med['a'] / med['c']:.2f}; {epochs} epochs per trial")
+def report(results: dict, args: argparse.Namespace) -> None:
+    methods = args.methods
+    print(f"\n{args.epochs} epochs per trial, cap {args.cap_trials} trials ({args.cap_trials * args.epochs} "
+          f"trial-epochs) per method; trial-epochs to a config healthy by the core and by its samples "
+          f"(* = cap reached or the fix failed the sample bar); seconds of wall time in brackets\n")
+    print("| kind | seed | broken run | " + " | ".join(f"({m}) {METHODS[m]}" for m in methods) + " |")
+    print("|---|---|---|" + "---|" * len(methods))
+    for key, row in results.items():
+        kind, seed = key.split("/")
+        cells = [_cell(row.get(m)) for m in methods]
+        print(f"| {kind} | {seed} | {row['label']} ({row['quality']:.3g}) | " + " | ".join(cells) + " |")
+    per_kind = {}
+    for key, row in results.items():
+        per_kind.setdefault(key.split("/")[0], []).append(row)
+    for kind, rows in per_kind.items():
+        print(f"| {kind} | median | | " + " | ".join(_median(rows, m) for m in methods) + " |")
+    print("| **all** | **median** | | " + " | ".join(f"**{_median(list(results.values()), m)}**" for m in methods)
+          + " |")
+    overall = {m: _median_value(list(results.values()), m) for m in methods}
+    for other in "bc":
+        if "a" in overall and other in overall and overall[other]:
+            print(f"\nratio (a)/({other}) = {overall['a'] / overall[other]:.2f}", end="")
+    print()
+
+
+def _median_value(rows: list[dict], m: str) -> float:
+    values = [r[m]["counted"] for r in rows if m in r]
+    return statistics.median(values) if values else math.nan
+
+
+def _median(rows: list[dict], m: str) -> str:
+    return f"{_median_value(rows, m):g}"
 
 
 def _cell(result: dict | None) -> str:
     if not result:
         return "-"
-    mark = "" if result["fixed"] else " (not fixed)"
-    return f"{result['trial_epochs']}{mark}"
+    mark = "" if not result["capped"] else "*" if result["fixed"] else "* (cap)"
+    return f"{result['counted']}{mark} [{result['seconds']:.0f}s]"
 
 
 if __name__ == "__main__":
