@@ -148,8 +148,8 @@ def test_a_late_collapse_is_retrained_from_the_checkpoint_before_its_onset(tmp_p
         epochs = pd.read_csv(losses)["epoch"].tolist()
         assert epochs[0] == 14 and len(epochs) <= 3
         config = json.loads((losses.parent / "config.json").read_text())
-        # stage 1 turns the penalty on (at least the canonical 10), stage 2 lowers the learning rates
-        assert config["LAMBDA_GP"] >= 5.0 or config["LEARNING_RATE_D"] < 0.5
+        # stage 1 turns the penalty on (at least toy2d's canonical 1, searched within x/÷ 2), stage 2 lowers the rates
+        assert config["LAMBDA_GP"] >= 0.5 or config["LEARNING_RATE_D"] < 0.5
 
 
 def test_a_bce_run_whose_discriminator_dominates_is_fixed_by_guide_004s_first_step(tmp_path):
@@ -170,3 +170,61 @@ def test_a_bce_run_whose_discriminator_dominates_is_fixed_by_guide_004s_first_st
     assert fixed["MODEL"] == "cgan" and fixed["LEARNING_RATE_D"] < 2e-3 and fixed["LABEL_SMOOTHING"] == 0.0
     trial = next((tmp_path / "autofix" / "bcefix").glob("bcefix-stage1/t001*/losses.csv"))
     assert diagnose(pd.read_csv(trial), "bce").label == "healthy"
+
+
+def toy_config(path: Path, **overrides) -> Path:
+    """A full toy2d config file from the model's seed row (what `gantune train --config` then trains exactly)."""
+    from trainables.config import GanConfig
+    from trainables.registry import get_model
+
+    base = {**get_model("toy2d").defaults, "dataset_size": 2000, "num_epochs": 30, "quality_every": 0}
+    path.write_text(json.dumps(GanConfig(**{**base, **overrides}).to_dict()))
+    return path
+
+
+def test_an_unstable_toy2d_run_is_fixed_by_rates_sized_to_their_distance_and_wgan_gps_betas(tmp_path):
+    # issue 23's run (the corpus's unstable_from_start): rates 1e-2 (20x toy2d's 5e-4), Adam (0.9, 0.99),
+    # LAMBDA_GP 0.1, N_CRITIC 1; halving the rates (the old stage 2) left them 10x too hot and it stayed unstable
+    hot = toy_config(tmp_path / "hot.json", learning_rate_g=1e-2, learning_rate_d=1e-2, beta1=0.9, beta2=0.99,
+                     lambda_gp=0.1, n_critic=1)
+    assert main(["train", "toy2d", "--config", str(hot), "--out", "broken", "--quiet"]) == 0
+    assert diagnose(pd.read_csv("broken/losses.csv")).label == "unstable"
+    done = gantune("autofix", "--run", "broken", "--apply", "--trials", "2", "--name", "hot", timeout=1800)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads((tmp_path / "autofix" / "hot" / "autofix.json").read_text())
+    stage2 = next(s for s in report["stages"] if s["stage"] == 2)
+    assert stage2["changes"]["learning_rate_g"] < 2.5 * 5e-4 and stage2["changes"]["learning_rate_d"] < 2.5 * 5e-4
+    assert (stage2["changes"]["beta1"], stage2["changes"]["beta2"]) == (0.0, 0.9)
+    assert report["fixed"] and report["fixed_stage"] == 2  # LAMBDA_GP alone (stage 1) is not enough; stage 2 is
+    fixed = tmp_path / "autofix" / "hot" / "fixed_config.json"
+    assert (json.loads(fixed.read_text())["BETA1"], json.loads(fixed.read_text())["BETA2"]) == (0.0, 0.9)
+    assert main(["train", "toy2d", "--config", str(fixed), "--out", "again", "--quiet"]) == 0
+    assert diagnose(pd.read_csv("again/losses.csv")).label == "healthy"
+
+
+def test_a_bce_run_with_a_slow_generator_is_fixed_by_raising_lr_g(tmp_path):
+    # the corpus's discriminator_dominant_cgan_slow_g_cpu: LR_D 2e-3 and LR_G 5e-5; lowering LR_D alone left a
+    # generator too slow to near the data in 12 epochs, and the ladder never raised LR_G (not fixed in 115 epochs)
+    small = ["--preset", "cpu,strong_d", "--set", "DATASET_SIZE=240", "--set", "LEARNING_RATE_D=2e-3",
+             "--set", "LEARNING_RATE_G=5e-5", "--set", "QUALITY_EVERY=4", "--epochs", "12", "--quiet"]
+    assert main(["train", "cgan", "--out", "broken", *small]) == 0
+    assert diagnose(pd.read_csv("broken/losses.csv"), "bce").label == "discriminator_dominant"
+    done = gantune("autofix", "--run", "broken", "--apply", "--trials", "2", "--name", "slowg", timeout=1800)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "stage 1: LEARNING_RATE_G 5e-05 -> 0.0002" in done.stdout
+    report = json.loads((tmp_path / "autofix" / "slowg" / "autofix.json").read_text())
+    assert report["stages"][0]["changes"] == {"learning_rate_d": 1e-4, "learning_rate_g": 2e-4}
+    assert report["fixed"] and report["fixed_quality"] > report["original_quality"]
+    fixed = json.loads((tmp_path / "autofix" / "slowg" / "fixed_config.json").read_text())
+    assert fixed["LEARNING_RATE_G"] > 5e-5 and fixed["LEARNING_RATE_D"] < 2e-3
+    # the ledger: each stage's trial-epochs and wall time in autofix.json and on the MLflow parent run
+    stages = report["stages"]
+    assert sum(s["spent_trial_epochs"] for s in stages) == report["spent_trial_epochs"] > 0
+    assert all(s["seconds"] > 0 for s in stages) and sum(s["seconds"] for s in stages) <= report["seconds"]
+    parent = runs("autofix", "slowg")[0]
+    for s in stages:
+        assert parent.data.metrics[f"stage{s['stage']}_trial_epochs"] == s["spent_trial_epochs"]
+        assert parent.data.metrics[f"stage{s['stage']}_seconds"] == pytest.approx(s["seconds"], abs=0.1)
+    history = MlflowClient(os.environ["MLFLOW_TRACKING_URI"]).get_metric_history(parent.info.run_id,
+                                                                                "stage_trial_epochs")
+    assert {(m.step, m.value) for m in history} == {(s["stage"], s["spent_trial_epochs"]) for s in stages}

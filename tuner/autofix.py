@@ -81,13 +81,14 @@ class StageResult:
     fixed: TrialOutcome | None
     spent: int  # trial-epochs
     note: str
+    seconds: float = 0.0  # the stage's wall time, its sweep's start and end included
 
     def to_dict(self) -> dict[str, Any]:
         trials = self.summary.trials if self.summary else ()
         return {"stage": self.search.stage, "changes": dict(self.search.changes),
                 "space": {k: p.describe() for k, p in self.search.space.items()},
                 "skipped": list(self.search.skipped), "trials": len(trials), "spent_trial_epochs": self.spent,
-                "statuses": {t.name: t.verdict.status for t in trials},
+                "seconds": round(self.seconds, 1), "statuses": {t.name: t.verdict.status for t in trials},
                 "fixed_by": self.fixed.name if self.fixed else None, "note": self.note}
 
 
@@ -157,9 +158,12 @@ def _walk(broken: Broken, settings: FixSettings, store: Store, parent: str,
         target = broken.target
         search = stage_search(stage, target.applicable(broken.plan_for(current).stage(stage)), current, target.key,
                               target.adopt(current))
+        started = time.perf_counter()
         result = _run_stage(broken, settings, store, parent, search, budget - spent)
+        result = dataclasses.replace(result, seconds=time.perf_counter() - started)
         results.append(result)
         spent += result.spent
+        _record_stage(result, spent, store, parent)
         if on_stage is not None:
             on_stage(result)
         if result.summary is not None and result.summary.interrupted:
@@ -258,6 +262,12 @@ def _parent(broken: Broken, settings: FixSettings, store: Store) -> str:
     return run_id
 
 
+def _record_stage(result: StageResult, spent: int, store: Store, parent: str) -> None:
+    """The ledger on the parent run, one step per stage: its trial-epochs and wall time, and the totals so far."""
+    store.log(parent, {"stage_trial_epochs": result.spent, "stage_seconds": result.seconds,
+                       "trial_epochs_so_far": spent}, step=result.search.stage)
+
+
 def _record(result: FixResult, settings: FixSettings, store: Store) -> None:
     report = settings.path / "autofix.json"
     report.write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
@@ -266,7 +276,9 @@ def _record(result: FixResult, settings: FixSettings, store: Store) -> None:
         else "not_fixed"
     metrics = {"spent_trial_epochs": result.spent, "seconds": result.seconds,
                "original_quality": result.broken.quality,
-               "fixed_quality": result.fixed.quality if result.fixed else math.nan}
+               "fixed_quality": result.fixed.quality if result.fixed else math.nan,
+               **{f"stage{s.search.stage}_trial_epochs": s.spent for s in result.stages},
+               **{f"stage{s.search.stage}_seconds": s.seconds for s in result.stages}}
     store.log(result.parent_run_id, metrics, tags={"gantune.status": status})
     for path in (report, result.config_path, settings.path / "fixed_config.diff"):
         store.artifact(result.parent_run_id, path)

@@ -154,7 +154,7 @@ def _print_stage(result: StageResult) -> None:
     changes = ", ".join(f"{k.upper()}={v}" for k, v in s.changes.items()) or "none"
     searched = ", ".join(k.upper() for k in s.space) or "nothing"
     print(f"\nstage {s.stage}: guide's values {changes}; searched {searched}; "
-          f"{result.spent} trial-epochs: {result.note}", flush=True)
+          f"{result.spent} trial-epochs in {result.seconds:.0f} s: {result.note}", flush=True)
     if result.summary is not None:
         print(result.summary.table())
 
