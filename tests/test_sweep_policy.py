@@ -183,3 +183,12 @@ def test_a_cpu_sweep_without_enqueue_tries_the_guides_known_bad_config_second():
     assert f"trial 2 is a known-bad config, {case.name}" in chose
     assert _sweep_settings("wgan_large", "--enqueue", '{"n_critic": 2}')[0].points == ({"n_critic": 2},)
     assert _sweep_settings("wgan_large", "--set", "LEARNING_RATE_D=1e-4")[0].points == ()  # the space cannot say it
+
+
+def test_the_cpu_budget_lets_the_stopper_end_a_collapse_before_ashas_second_rung():
+    from tuner.cli.sweep import CPU_BUDGET
+
+    policy = StopPolicy(CPU_BUDGET["epochs"])
+    earliest_stop = policy.settled + policy.window  # training iterations: settled, then the confirmation window
+    second_rung = CPU_BUDGET["quality_every"] * 3  # ASHA's grace period is QUALITY_EVERY, its reduction factor 3
+    assert earliest_stop < second_rung <= CPU_BUDGET["epochs"]
