@@ -29,7 +29,7 @@ class Case:
 
 
 # Guide 001, 4.4 "Training Collapse (Loss Explodes)": rates far too high (its fix: 5-10x lower). wgan_large's
-# spectrally normalised critic keeps its losses finite at any rate (at 16x16: |d_loss| under 15 after 3 epochs at
+# spectrally normalised critic kept its losses small at every rate tried (at 16x16: both under 15 after 3 epochs at
 # rates of 1e-3, 1e-2 and 0.1, BENCHMARKS.md), so the collapse shows in the samples instead: at 0.1 for both (1000x
 # the seed's 1e-4) the generator draws one flat square for every z within an epoch (diversity ratio 0.02), which
 # the stopper ends as mode_collapse once the run has settled. Outside the space on purpose: no search would go there.
