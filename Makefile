@@ -23,8 +23,12 @@ browser:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
+# The sweep, then its HTML report; the last lines say where to look. Exits with the sweep's status.
 demo: install
-	$(VENV)/bin/gantune sweep wgan_large
+	$(VENV)/bin/gantune sweep wgan_large; status=$$?; \
+	$(VENV)/bin/gantune report --out report.html && \
+	echo "open report.html in a browser; compare the trials in MLflow with: $(VENV)/bin/gantune ui"; \
+	exit $$status
 
 test: install browser
 	$(PY) -m ruff check tuner trainables search_spaces tests bench
@@ -35,4 +39,4 @@ bench: install
 	$(PY) bench/sweep_overhead.py
 
 clean:
-	rm -rf $(VENV) runs sweeps mlflow.db mlartifacts
+	rm -rf $(VENV) runs sweeps mlflow.db mlartifacts report.html report_files
