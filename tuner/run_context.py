@@ -124,6 +124,17 @@ def command_line() -> str:
     return "gantune " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
+def resume_command(name: str, argv: list[str] | None = None) -> str:
+    """This command line with `--name NAME --resume`: what continues an interrupted sweep or autofix (a resumed
+    one must be given the same options)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--name" not in args and not any(a.startswith("--name=") for a in args):
+        args += ["--name", name]
+    if "--resume" not in args:
+        args.append("--resume")
+    return "gantune " + " ".join(shlex.quote(a) for a in args)
+
+
 # ----- Ray --------------------------------------------------------------------------------------------------------
 def start_ray(address: str | None) -> bool:
     """Join `address` (or RAY_ADDRESS), else start a local Ray sized to this machine; False if this process was
