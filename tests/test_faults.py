@@ -175,7 +175,7 @@ def test_two_sweeps_started_together_on_a_new_store_both_record_their_trials(tmp
 
 
 def test_resume_command_keeps_the_options_and_adds_the_name(monkeypatch):
-    from tuner.cli.sweep import resume_command
+    from tuner.run_context import resume_command
 
     argv = ["sweep", "toy2d", "--epochs", "14", "--set", "A=1 2"]
     assert resume_command("toy-1", argv) == "gantune sweep toy2d --epochs 14 --set 'A=1 2' --name toy-1 --resume"
@@ -184,7 +184,7 @@ def test_resume_command_keeps_the_options_and_adds_the_name(monkeypatch):
     assert resume_command("y") == "gantune sweep toy2d --name y --resume"
 
 
-def test_an_interrupted_autofix_records_its_stage_as_interrupted_and_leaves_nothing_running(tmp_path):
+def test_an_interrupted_autofix_is_recorded_as_such_and_its_resume_command_ends_the_walk(tmp_path):
     from tuner.cli import main
 
     assert main(["train", "toy2d", "--out", "broken", "--epochs", "30", "--quiet", "--set", "LAMBDA_GP=0",
@@ -216,3 +216,20 @@ def test_an_interrupted_autofix_records_its_stage_as_interrupted_and_leaves_noth
                                                  filter_string="tags.`gantune.autofix` = 'cut'")]
     assert parent.info.status == "KILLED" and parent.data.tags["gantune.status"] == "interrupted"
     assert all(r.info.status != "RUNNING" for r in everything), [(r.info.run_name, r.info.status) for r in everything]
+
+    lines = [ln.strip() for ln in out.splitlines() if ln.strip().startswith("gantune autofix")]
+    assert lines and "--resume" in lines[-1] and "--name cut" in lines[-1], out
+    resumed = subprocess.run([sys.executable, "-m", "tuner.cli", *shlex.split(lines[-1])[1:]], capture_output=True,
+                             text=True, env=env, timeout=600)
+    output = resumed.stdout + resumed.stderr
+    report = json.loads((tmp_path / "autofix" / "cut" / "autofix.json").read_text())
+    assert resumed.returncode == (0 if report["fixed"] else 1), output[-3000:]
+    assert report["interrupted"] is None and "Traceback" not in output, output[-3000:]
+    assert "interrupted" not in report["stages"][0]["statuses"].values(), report["stages"][0]
+    (parent,) = [r for r in client().search_runs([parent.info.experiment_id],
+                                                 filter_string="tags.`gantune.autofix` = 'cut'")]
+    assert parent.info.status != "RUNNING" and parent.data.tags["gantune.status"] != "interrupted"
+    for stage_run in [r for r in runs_of("cut-stage1") if "gantune.trial_id" in r.data.tags]:
+        assert stage_run.info.status != "RUNNING", stage_run.info.run_name
+        steps = [m.step for m in client().get_metric_history(stage_run.info.run_id, "d_loss")]
+        assert len(steps) == len(set(steps)), (stage_run.info.run_name, sorted(steps))  # each epoch once

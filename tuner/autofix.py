@@ -68,6 +68,7 @@ class FixSettings:
     experiment: str = "gantune"
     give_up_after: int = 2  # trials that fail again before a stage escalates
     command: str = ""
+    resume: bool = False  # continue an interrupted autofix: its stages' sweeps are restored, not started again
 
     @property
     def path(self) -> Path:
@@ -209,6 +210,8 @@ def _run_stage(broken: Broken, settings: FixSettings, store: Store, parent: str,
     if trials < 1:
         return StageResult(search, None, None, 0, f"the budget is spent ({left} trial-epochs left)")
     stage_sweep, why = _sweep_settings(broken, settings, search, parent, trials)
+    if settings.resume and stage_sweep.path.exists():  # a stage the interrupted autofix reached: restored
+        stage_sweep = dataclasses.replace(stage_sweep, resume=True)
     summary = run_sweep(stage_sweep, store)
     spent = sum(t.iterations for t in summary.trials)
     winners = [t for t in summary.trials if t.verdict.status == "healthy" and beats(t.quality, broken.quality)]

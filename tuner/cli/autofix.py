@@ -43,6 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--budget", type=int, help="trial-epochs in all (default: trials x epochs per stage)")
     add_seed_option(a)
     a.add_argument("--name", help="autofix name (default autofix-TIMESTAMP); results in autofix/NAME")
+    a.add_argument("--resume", action="store_true", help="continue the interrupted autofix --name NAME (same options)")
     add_run_options(a)
 
 
@@ -56,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.write and not args.config:
         raise ConfigError("--write needs --config FILE: the file to apply the first step to")
+    if args.resume and not args.apply:
+        raise ConfigError("--resume continues an interrupted `autofix --apply`: give --apply and its --name")
     if args.apply:
         from tuner.cli.autofix_apply import apply
 

@@ -27,7 +27,7 @@ def apply(args: argparse.Namespace) -> int:
 
 def _apply(args: argparse.Namespace, stdout: Any) -> int:
     from tuner.autofix import run_autofix
-    from tuner.run_context import command_line, cuda_available, run_context, run_options
+    from tuner.run_context import command_line, cuda_available, resume_command, run_context, run_options
 
     broken = load_broken(args)
     options = run_options(args)
@@ -49,9 +49,12 @@ def _apply(args: argparse.Namespace, stdout: Any) -> int:
     settings = FixSettings(name=name, epochs=epochs, trials=args.trials, budget=args.budget,
                            concurrency=res.concurrency, cpus_per_trial=res.cpus_per_trial,
                            gpus_per_trial=res.gpus_per_trial, seed=args.seed, experiment=args.experiment,
-                           command=command_line())
-    if settings.path.exists():
-        raise ConfigError(f"autofix {name!r} already exists at {settings.path}; choose another --name")
+                           command=command_line(), resume=args.resume)
+    if args.resume and not (args.name and settings.path.exists()):
+        raise ConfigError(f"--resume continues an interrupted autofix named by --name; none at {settings.path}")
+    if settings.path.exists() and not args.resume:
+        raise ConfigError(f"autofix {name!r} already exists at {settings.path}; choose another --name, or "
+                          f"--resume to continue it")
 
     def announce(uri: str) -> None:
         print(f"  {settings.trials} trials per stage x {epochs} epochs, {settings.concurrency} at once; results "
@@ -67,6 +70,7 @@ def _apply(args: argparse.Namespace, stdout: Any) -> int:
     if result.interrupted:
         from tuner.interrupt import exit_code
 
+        print(f"resume with:\n  {resume_command(name)}", flush=True)
         return exit_code(result.interrupted)
     return 0 if result.fixed else 1
 
@@ -164,8 +168,7 @@ def _print_result(result: FixResult, uri: str) -> None:
 
     if result.interrupted:
         print(f"\ninterrupted by {result.interrupted} at stage {result.stages[-1].search.stage}: its trials were "
-              f"stopped and recorded as interrupted; the config below is the best carried so far (autofix does not "
-              f"resume: run the command again with another --name to start over)")
+              f"stopped and recorded as interrupted; the config below is the best carried so far")
     elif result.fixed:
         print(f"\nfixed at stage {result.fixed_stage} by {result.fixed.name}: healthy, quality "
               f"{result.fixed.quality:.4g} (the broken run: {result.broken.quality:.4g})")
