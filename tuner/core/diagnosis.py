@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trainables.vocabulary import BCE, WGAN
 from tuner.core.signals import (
     BLURRY,
     CHANCE,
@@ -238,7 +239,7 @@ BCE_SIGNALS = (
     Signal("d_fake_below_healthy", _d_fake_tail, lambda v: v < D_FAKE_HEALTHY, f"D(fake) median < {D_FAKE_HEALTHY}",
            "004 Monitoring: healthy D(fake) 0.1-0.3; below it D rejects every fake", ("d_fake",)),
 )
-SIGNALS = {"wgan": WGAN_SIGNALS + QUALITY_WARNINGS, "bce": BCE_SIGNALS + QUALITY_WARNINGS}
+SIGNALS = {WGAN: WGAN_SIGNALS + QUALITY_WARNINGS, BCE: BCE_SIGNALS + QUALITY_WARNINGS}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -256,13 +257,13 @@ _HELD = ("critic_margin_held", "critic_margin_not_falling")
 # Never a diagnosis: signals that only point to a runner-up when no rule fires (g_loss's offset drifts in healthy
 # runs too, but a steady climb is what guide 000's table shows at epoch 1260, with the critic's margin come down)
 HINTS = {
-    "wgan": (Rule("discriminator_dominant", ("g_loss_trend", "g_loss_rise"), (), ("quality_improving",)),),
-    "bce": (Rule("discriminator_dominant", ("g_loss_climbing", "g_loss_high")),),
+    WGAN: (Rule("discriminator_dominant", ("g_loss_trend", "g_loss_rise"), (), ("quality_improving",)),),
+    BCE: (Rule("discriminator_dominant", ("g_loss_climbing", "g_loss_high")),),
 }
 
 # Checked in order; the first that fires is the diagnosis. Divergence first: nothing else means anything then.
 RULES = {
-    "wgan": (
+    WGAN: (
         Rule("diverged", ("non_finite_or_exploded_loss_epoch",)),
         # the samples say it outright (all nearly identical), whatever the losses (a generator that never moves)
         Rule("mode_collapse", ("collapse_score_share",)),
@@ -277,7 +278,7 @@ RULES = {
         Rule("discriminator_dominant", _HELD, (), ("quality_improving",)),
         Rule("generator_dominant", ("d_loss_positive_share", "d_loss_positive_level")),
     ),
-    "bce": (
+    BCE: (
         Rule("diverged", ("non_finite_or_exploded_loss_epoch",)),
         Rule("discriminator_dominant", ("d_loss_near_zero",),
              ("g_loss_tail_median", "d_real_minus_d_fake", "g_loss_climbing", "g_loss_high")),
@@ -313,7 +314,7 @@ def _fired(measured: Mapping[str, tuple[Signal, float]]) -> set[str]:
     return {name for name, (signal, value) in measured.items() if not math.isnan(value) and signal.fires(value)}
 
 
-def diagnose(frame: pd.DataFrame, family: str = "wgan") -> Diagnosis:
+def diagnose(frame: pd.DataFrame, family: str = WGAN) -> Diagnosis:
     """One label for a per-epoch history with at least `epoch`, `d_loss`, `g_loss` columns (a per-iteration one is
     read as `condensed` rows; `epochs` still counts the log's rows)."""
     frame = frame.reset_index(drop=True)
@@ -414,7 +415,7 @@ def _settle(frame: pd.DataFrame, label: str, confidence: float,
 def epoch_warning(row: Mapping[str, float], family: str) -> str | None:
     """Guide 004's per-epoch monitor: the discriminator-dominant rule judged on this one epoch alone (a run's
     diagnosis waits for a tail of epochs; the warning does not). The evidence in words, else None."""
-    if family != "bce":
+    if family != BCE:
         return None
     verdict = diagnose(pd.DataFrame([dict(row)]), family)
     if verdict.label != "discriminator_dominant":
