@@ -14,14 +14,13 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(1)
 
 
-# Tests that start Ray, or a browser, by file: each group runs on one xdist worker, one test at a time. The Ray
-# tests are two groups, so the two workers each run one Ray runtime (one thread per trial); a third runtime would
-# starve them. The `xdist_group` mark would say this per test, but pytest 9.2 with pytest-xdist 3.8 drops the mark's
-# nodeid suffix, so `--dist loadgroup` spreads a group over the workers; the scheduler below reads the group from
-# here instead.
-GROUPS = {"test_sweep.py": "ray-a", "test_faults.py": "ray-a", "test_allocator.py": "ray-a",
-          "test_autofix_apply.py": "ray-b", "test_triage.py": "ray-b", "test_seed_project.py": "ray-b",
-          "test_integrated.py": "ray-b", "test_ui_browser.py": "browser"}
+# Tests that must not run beside each other, by file: each group runs on one xdist worker, one test at a time
+# (two Ray runtimes, or two browsers, on two cores starve each other). The `xdist_group` mark would say this per
+# test, but pytest 9.2 with pytest-xdist 3.8 drops the mark's nodeid suffix, so `--dist loadgroup` spreads a
+# group over the workers; the scheduler below reads the group from here instead.
+GROUPS = {"test_sweep.py": "ray", "test_faults.py": "ray",
+          "test_allocator.py": "ray", "test_autofix_apply.py": "ray", "test_triage.py": "ray",
+          "test_seed_project.py": "ray", "test_integrated.py": "ray", "test_ui_browser.py": "browser"}
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
